@@ -1,0 +1,53 @@
+# meshfed. `make demo` brings up the local federation; `make test` runs every test.
+# Both need root (namespaces, cgroups, iptables) and install what they need on first run.
+
+SHELL := /bin/bash
+export MESHFED_CACHE ?= $(CURDIR)/.cache
+CLUSTERS_BIN := $(MESHFED_CACHE)/bin/clusters
+
+.PHONY: all deps build clusters demo demo-down test unit e2e bench fmt vet clean
+
+all: build
+
+deps: ## Install the Debian packages the local clusters need (etcd, containerd, runc, CNI, iptables).
+	hack/install-deps.sh
+
+build: ## Build every Go package.
+	go build ./...
+
+clusters: ## Build the local clusters CLI.
+	@mkdir -p $(MESHFED_CACHE)/bin
+	go build -o $(CLUSTERS_BIN) ./multicluster-e2e/cmd/clusters
+
+demo: deps clusters ## Bring up west and east and say how to reach them.
+	$(CLUSTERS_BIN) up --clusters west,east
+	@echo
+	@echo "Try:"
+	@echo "  export KUBECONFIG=$$($(CLUSTERS_BIN) kubeconfig) PATH=$(MESHFED_CACHE)/bin:\$$PATH"
+	@echo "  kubectl --context west get nodes"
+	@echo "  kubectl --context east get pods -A"
+	@echo "Remove everything with: make demo-down"
+
+demo-down: clusters ## Remove the demo's clusters.
+	$(CLUSTERS_BIN) down
+
+test: deps unit e2e ## Run the unit tests, then the end-to-end suite on local clusters.
+
+unit: ## Unit tests (no root, no clusters).
+	go test ./...
+
+e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
+	go test -tags e2e -count=1 -timeout 40m -v ./multicluster-e2e/e2e/
+
+bench: deps clusters ## Time clusters up, and their memory, for two and three clusters.
+	go run ./bench/clusters
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	go vet ./...
+	go vet -tags e2e ./multicluster-e2e/e2e/
+
+clean: ## Remove built tools and images (clusters must be down).
+	rm -rf $(MESHFED_CACHE)

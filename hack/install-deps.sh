@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the local clusters need: etcd, containerd, runc, the CNI
+# plugins, iptables and conntrack for kube-proxy. Idempotent: a machine that has them all
+# is left alone, so a warm second run costs nothing.
+set -euo pipefail
+
+packages=(etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install ${missing[*]}; run: sudo $0" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+# The packages' own services (a host etcd on :2379, a host containerd) must not start: every
+# cluster runs its own inside its node. policy-rc.d tells the maintainer scripts so.
+made_policy=false
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  made_policy=true
+fi
+trap '$made_policy && rm -f /usr/sbin/policy-rc.d' EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,20 @@
+package build
+
+// Registry and Version name this repository's images, as deploy/ does.
+const (
+	Registry = "ghcr.io/meshfed"
+	Version  = "dev"
+)
+
+// RepoImage is the image name of one of this repository's binaries.
+func RepoImage(binary string) string { return Registry + "/" + binary + ":" + Version }
+
+// ToolByName returns the tool built from hack/tools/<name>.
+func ToolByName(name string) (Tool, bool) {
+	for _, t := range []Tool{Kubernetes(), CoreDNS(), CertManager(), MetalLB()} {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Tool{}, false
+}

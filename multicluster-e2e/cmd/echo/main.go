@@ -1,0 +1,141 @@
+// Command echo is the test workload of the multi-cluster suite, one static binary that is
+// both ends of a conversation, since its image holds nothing else:
+//
+//	echo serve [--listen :8080]    HTTP server answering with who it is
+//	echo get URL                    GET URL and print the body; exit 1 on failure
+//	echo resolve NAME               print the addresses NAME resolves to
+//	echo ready|unready [--admin URL] make the local server pass or fail its readiness probe
+//
+// The server answers GET / with "echo <hostname>" and serves /readyz for probes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = "usage: echo serve [--listen :8080] | get URL | resolve NAME | ready | unready"
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	listen := fs.String("listen", ":8080", "address the server listens on")
+	admin := fs.String("admin", "http://127.0.0.1:8080", "the local server, for ready and unready")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long get and resolve may take")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	switch args[0] {
+	case "serve":
+		return serve(*listen)
+	case "get":
+		if fs.NArg() != 1 {
+			return errors.New("get needs one URL")
+		}
+		return get(ctx, fs.Arg(0), out)
+	case "resolve":
+		if fs.NArg() != 1 {
+			return errors.New("resolve needs one name")
+		}
+		addrs, err := net.DefaultResolver.LookupHost(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			fmt.Fprintln(out, a)
+		}
+		return nil
+	case "ready", "unready":
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *admin+"/"+args[0], nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	return fmt.Errorf("unknown command %q; %s", args[0], usage)
+}
+
+func get(ctx context.Context, url string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(out, resp.Body)
+	return err
+}
+
+func serve(listen string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	host, _ := os.Hostname()
+	var unready atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "echo %s\n", host)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if unready.Load() {
+			http.Error(w, "made unready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	// Only from inside the pod: the suite flips readiness with kubectl exec.
+	local := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if ip, _, _ := net.SplitHostPort(r.RemoteAddr); !net.ParseIP(ip).IsLoopback() {
+				http.Error(w, "only from the pod itself", http.StatusForbidden)
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("POST /unready", local(func(w http.ResponseWriter, r *http.Request) { unready.Store(true) }))
+	mux.HandleFunc("POST /ready", local(func(w http.ResponseWriter, r *http.Request) { unready.Store(false) }))
+
+	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	log.Info("serving", "listen", listen, "host", host)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
