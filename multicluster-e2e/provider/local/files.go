@@ -89,6 +89,10 @@ func writeTemplate(t *template.Template, data any, path string) error {
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
+// syncFrequency is how soon a Secret's update reaches a pod's volume: add-ons that write their
+// own serving certificate and wait to see it mounted (MetalLB's controller) would otherwise
+// wait out the default minute, past their liveness probe.
+//
 // The kubelet runs with cgroupfs on cgroup v1 under a root of its own per cluster, so two
 // kubelets on one machine do not fight over /kubepods. DNS goes to the cluster's CoreDNS only:
 // resolvConf is empty so no pod learns the host's resolver, which is outside the run.
@@ -125,6 +129,7 @@ evictionHard:
   nodefs.available: "0%"
   imagefs.available: "0%"
 nodeStatusReportFrequency: 10s
+syncFrequency: 5s
 `))
 
 // restrict_oom_score_adj: without CAP_SYS_RESOURCE runc cannot lower a container's

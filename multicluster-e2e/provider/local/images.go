@@ -74,9 +74,17 @@ func (p *Provider) pack(s images.Spec) (string, error) {
 	return tarball, os.WriteFile(keyFile, []byte(key), 0o644)
 }
 
-// loadImages imports tarballs into a node's containerd, in the namespace the CRI plugin uses.
+// loadImages imports tarballs into a node's containerd.
 func loadImages(ctx context.Context, l layout, tarballs []string) error {
-	sock := l.containerdSocket()
+	if err := importImages(ctx, l.containerdSocket(), tarballs); err != nil {
+		return fmt.Errorf("%w (see %s)", err, l.log("containerd"))
+	}
+	return nil
+}
+
+// importImages imports tarballs through the containerd serving on sock, into the namespace the
+// CRI plugin reads, once it serves.
+func importImages(ctx context.Context, sock string, tarballs []string) error {
 	err := waitFor(ctx, 30*time.Second, "containerd to serve on "+sock, func() (bool, error) {
 		out, err := exec.CommandContext(ctx, "ctr", "--address", sock, "version").CombinedOutput()
 		if err != nil {
@@ -85,7 +93,7 @@ func loadImages(ctx context.Context, l layout, tarballs []string) error {
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w (see %s)", err, l.log("containerd"))
+		return err
 	}
 	for _, t := range tarballs {
 		out, err := exec.CommandContext(ctx, "ctr", "--address", sock, "-n", "k8s.io", "images", "import", t).CombinedOutput()

@@ -21,7 +21,7 @@ type kube struct {
 	client     kubernetes.Interface
 	kubeconfig string
 	context    string
-	kubectl    string
+	kubectlBin string
 }
 
 func newKube(kubeconfig, context, kubectl string) (*kube, error) {
@@ -36,7 +36,7 @@ func newKube(kubeconfig, context, kubectl string) (*kube, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kube{client: client, kubeconfig: kubeconfig, context: context, kubectl: kubectl}, nil
+	return &kube{client: client, kubeconfig: kubeconfig, context: context, kubectlBin: kubectl}, nil
 }
 
 func (k *kube) awaitAPIServer(ctx context.Context, timeout time.Duration, logPath string) error {
@@ -77,12 +77,18 @@ func (k *kube) awaitNodeReady(ctx context.Context, name string, timeout time.Dur
 
 // apply applies a manifest with kubectl's server-side apply.
 func (k *kube) apply(ctx context.Context, manifest []byte) error {
-	cmd := exec.CommandContext(ctx, k.kubectl, "--kubeconfig", k.kubeconfig, "--context", k.context,
-		"apply", "--server-side", "--force-conflicts", "-f", "-")
-	cmd.Stdin = bytes.NewReader(manifest)
+	return k.kubectl(ctx, manifest, "apply", "--server-side", "--force-conflicts", "-f", "-")
+}
+
+// kubectl runs kubectl against the cluster, with stdin when it is not nil.
+func (k *kube) kubectl(ctx context.Context, stdin []byte, args ...string) error {
+	cmd := exec.CommandContext(ctx, k.kubectlBin, append([]string{"--kubeconfig", k.kubeconfig, "--context", k.context}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("kubectl apply: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("kubectl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

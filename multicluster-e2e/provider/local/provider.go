@@ -95,7 +95,7 @@ func (p *Provider) Up(ctx context.Context, opts provider.Options) (err error) {
 		return err
 	}
 
-	bins, imgs, err := p.prebuild(ctx)
+	bins, seed, err := p.prebuild(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (p *Provider) Up(ctx context.Context, opts provider.Options) (err error) {
 			return err
 		}
 		for _, c := range clusters {
-			if err := p.startNode(c, clusters, opts.Flat, bins); err != nil {
+			if err := p.startNode(c, clusters, opts.Flat, bins, seed); err != nil {
 				return fmt.Errorf("node %s: %w", c.Name, err)
 			}
 		}
@@ -133,7 +133,7 @@ func (p *Provider) Up(ctx context.Context, opts provider.Options) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.bringUp(ctx, c, bins, imgs)
+			errs[i] = p.bringUp(ctx, c, bins)
 		}()
 	}
 	wg.Wait()
@@ -151,17 +151,22 @@ func (p *Provider) Prebuild(ctx context.Context) error {
 	return err
 }
 
-func (p *Provider) prebuild(ctx context.Context) (bins binaries, imgs []string, err error) {
+// prebuild returns the node binaries and the seed of the nodes' image stores.
+func (p *Provider) prebuild(ctx context.Context) (bins binaries, seed string, err error) {
 	err = p.status.Run("Building Kubernetes "+build.KubernetesVersion+" and images", func() error {
 		if bins, err = p.kubeBinaries(ctx); err != nil {
 			return err
 		}
-		if imgs, err = p.images(ctx); err != nil {
+		imgs, err := p.images(ctx)
+		if err != nil {
+			return err
+		}
+		if seed, err = p.seed(ctx, imgs); err != nil {
 			return err
 		}
 		return p.linkKubectl(bins)
 	})
-	return bins, imgs, err
+	return bins, seed, err
 }
 
 // kubectlLink is where the kubectl built for the clusters is linked, beside the cache's
@@ -185,30 +190,16 @@ func names(cs []cluster) string {
 	return strings.Join(n, ", ")
 }
 
-// bringUp waits for one cluster's control plane, loads its images and installs the add-ons.
-func (p *Provider) bringUp(ctx context.Context, c cluster, bins binaries, imgs []string) error {
+// bringUp waits for one cluster's control plane and node, and installs the add-ons.
+func (p *Provider) bringUp(ctx context.Context, c cluster, bins binaries) error {
 	k, err := newKube(p.Kubeconfig(), c.Name, bins.kube("kubectl"))
 	if err != nil {
 		return err
 	}
 	l := p.layout(c.Name)
-	var apiErr, loadErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		apiErr = p.status.Run("Starting control plane ("+c.Name+")", func() error {
-			return k.awaitAPIServer(ctx, time.Minute, l.log("kube-apiserver"))
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		loadErr = p.status.Run(fmt.Sprintf("Loading %d images (%s)", len(imgs), c.Name), func() error {
-			return loadImages(ctx, l, imgs)
-		})
-	}()
-	wg.Wait()
-	if err := errors.Join(apiErr, loadErr); err != nil {
+	if err := p.status.Run("Starting control plane ("+c.Name+")", func() error {
+		return k.awaitAPIServer(ctx, time.Minute, l.log("kube-apiserver"))
+	}); err != nil {
 		return err
 	}
 	if err := p.status.Run("Waiting for node Ready ("+c.Name+")", func() error {
@@ -224,8 +215,11 @@ func (p *Provider) bringUp(ctx context.Context, c cluster, bins binaries, imgs [
 func (p *Provider) layout(name string) layout { return layout{filepath.Join(p.root, name)} }
 
 // startNode writes the node's files and starts its init in new namespaces.
-func (p *Provider) startNode(c cluster, all []cluster, flat bool, bins binaries) error {
+func (p *Provider) startNode(c cluster, all []cluster, flat bool, bins binaries, seed string) error {
 	l := p.layout(c.Name)
+	if err := plantSeed(seed, l.path("containerd", "root")); err != nil {
+		return fmt.Errorf("planting the image seed: %w", err)
+	}
 	pk, err := makePKI(c, l.path("pki"))
 	if err != nil {
 		return err
