@@ -19,7 +19,8 @@ clusters: ## Build the local clusters CLI.
 	@mkdir -p $(MESHFED_CACHE)/bin
 	go build -o $(CLUSTERS_BIN) ./multicluster-e2e/cmd/clusters
 
-demo: deps clusters ## Bring up west and east and say how to reach them.
+demo: deps clusters ## Bring up west and east afresh and say how to reach them.
+	$(CLUSTERS_BIN) down
 	$(CLUSTERS_BIN) up --clusters west,east
 	@echo
 	@echo "Try:"
@@ -40,7 +41,7 @@ e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
 	go test -tags e2e -count=1 -timeout 40m -v ./multicluster-e2e/e2e/
 
 bench: deps clusters ## Time clusters up, and their memory, for two and three clusters.
-	go run ./bench/clusters
+	go run ./bench/clusters -sizes 1,2,3
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -42,35 +42,49 @@ var hostCommands = []struct{ name, pkg string }{
 
 var cniPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
 
+// hostView is what preflight looks at, so a test can show it another machine.
+type hostView struct {
+	euid     int
+	lookPath func(string) (string, error)
+	stat     func(string) (os.FileInfo, error)
+}
+
+func thisHost() hostView {
+	return hostView{euid: os.Geteuid(), lookPath: exec.LookPath, stat: os.Stat}
+}
+
 // preflight says, in one line, what is missing for the nodes to run.
-func preflight() error {
-	if os.Geteuid() != 0 {
+func (h hostView) preflight() error {
+	if h.euid != 0 {
 		return fmt.Errorf("local clusters need root (namespaces, cgroups, iptables): run as root, e.g. sudo -E")
 	}
-	var missing []string
-	pkgs := map[string]bool{}
+	var missing, pkgs []string
+	need := func(what, pkg string) {
+		missing = append(missing, what)
+		for _, p := range pkgs {
+			if p == pkg {
+				return
+			}
+		}
+		pkgs = append(pkgs, pkg)
+	}
 	for _, c := range hostCommands {
-		if _, err := exec.LookPath(c.name); err != nil {
-			if _, err := os.Stat(filepath.Join("/usr/sbin", c.name)); err != nil {
-				missing = append(missing, c.name)
-				pkgs[c.pkg] = true
+		if _, err := h.lookPath(c.name); err != nil {
+			// root's PATH may lack /usr/sbin under sudo.
+			if _, err := h.stat(filepath.Join("/usr/sbin", c.name)); err != nil {
+				need(c.name, c.pkg)
 			}
 		}
 	}
 	for _, p := range cniPlugins {
-		if _, err := os.Stat(filepath.Join("/usr/lib/cni", p)); err != nil {
-			missing = append(missing, "CNI plugin "+p)
-			pkgs["containernetworking-plugins"] = true
+		if _, err := h.stat(filepath.Join("/usr/lib/cni", p)); err != nil {
+			need("CNI plugin "+p, "containernetworking-plugins")
 		}
 	}
 	if len(missing) > 0 {
-		var list []string
-		for p := range pkgs {
-			list = append(list, p)
-		}
-		return fmt.Errorf("missing %s: run hack/install-deps.sh (it installs %s)", strings.Join(missing, ", "), strings.Join(list, " "))
+		return fmt.Errorf("missing %s: run hack/install-deps.sh (it installs %s)", strings.Join(missing, ", "), strings.Join(pkgs, " "))
 	}
-	if _, err := os.Stat(filepath.Join(cgroupFS, "cpuset", "cpuset.cpus")); err != nil {
+	if _, err := h.stat(filepath.Join(cgroupFS, "cpuset", "cpuset.cpus")); err != nil {
 		return fmt.Errorf("no cgroup v1 cpuset hierarchy at %s/cpuset: the local nodes run kubelet with cgroupfs on cgroup v1", cgroupFS)
 	}
 	return nil

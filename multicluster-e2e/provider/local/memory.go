@@ -24,40 +24,55 @@ func (p *Provider) Memory() (map[string]Usage, error) {
 	if err != nil {
 		return nil, err
 	}
-	byNS := map[string]string{}
-	for _, n := range nodes {
-		ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(n.PID), "ns", "pid"))
-		if err != nil {
-			return nil, err
-		}
-		byNS[ns] = n.Name
-	}
-	out := map[string]Usage{}
+	// Every process of a node descends from its init: the components directly, the pods'
+	// processes through containerd's shims, which re-parent to the init. Pods have PID
+	// namespaces of their own, so the node's namespace alone would miss them.
+	children := map[int][]int{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		// The node's init is PID 1 of the node's namespace, so it counts as well.
-		ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "pid"))
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		name, ok := byNS[ns]
-		if !ok {
-			continue
+		if ppid, ok := parentOf(pid); ok {
+			children[ppid] = append(children[ppid], pid)
 		}
-		rss, pss := rollup(filepath.Join("/proc", e.Name(), "smaps_rollup"))
-		u := out[name]
-		u.Processes++
-		u.RSS += rss
-		u.PSS += pss
-		out[name] = u
+	}
+	out := map[string]Usage{}
+	for _, n := range nodes {
+		var u Usage
+		for todo := []int{n.PID}; len(todo) > 0; {
+			pid := todo[len(todo)-1]
+			todo = append(todo[:len(todo)-1], children[pid]...)
+			rss, pss := rollup(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+			u.Processes++
+			u.RSS += rss
+			u.PSS += pss
+		}
+		out[n.Name] = u
 	}
 	return out, nil
+}
+
+func parentOf(pid int) (int, bool) {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name, which is in parentheses: state, then ppid.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
 
 func rollup(path string) (rss, pss uint64) {

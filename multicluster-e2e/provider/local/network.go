@@ -58,29 +58,42 @@ func ourLinks() ([]string, error) {
 
 // busyAddress reports an interface that is not ours holding an address of the plan's range:
 // the run would then route where it must not.
-func busyAddress() error {
+func busyAddress(addresses func() (map[string][]netip.Prefix, error)) error {
 	plan := netip.MustParsePrefix("198.18.0.0/15")
-	ifaces, err := net.Interfaces()
+	byIface, err := addresses()
 	if err != nil {
 		return err
 	}
-	for _, i := range ifaces {
-		if i.Name == bridgeName || strings.HasPrefix(i.Name, vethPrefix) {
+	for name, prefixes := range byIface {
+		if name == bridgeName || strings.HasPrefix(name, vethPrefix) {
 			continue
 		}
+		for _, p := range prefixes {
+			if plan.Overlaps(p) {
+				return fmt.Errorf("address %s on interface %s overlaps 198.18.0.0/15, which the local clusters use: remove it (ip addr del %s dev %s) or run on another machine", p, name, p, name)
+			}
+		}
+	}
+	return nil
+}
+
+// hostAddresses lists the host's interfaces and their addresses.
+func hostAddresses() (map[string][]netip.Prefix, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]netip.Prefix{}
+	for _, i := range ifaces {
 		addrs, err := i.Addrs()
 		if err != nil {
 			continue
 		}
 		for _, a := range addrs {
-			p, err := netip.ParsePrefix(a.String())
-			if err != nil {
-				continue
-			}
-			if plan.Overlaps(p) {
-				return fmt.Errorf("address %s on interface %s overlaps 198.18.0.0/15, which the local clusters use: remove it (ip addr del %s dev %s) or run on another machine", p, i.Name, p, i.Name)
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				out[i.Name] = append(out[i.Name], p)
 			}
 		}
 	}
-	return nil
+	return out, nil
 }

@@ -79,7 +79,7 @@ func (p *Provider) Up(ctx context.Context, opts provider.Options) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := preflight(); err != nil {
+	if err := thisHost().preflight(); err != nil {
 		return err
 	}
 	if names, err := p.Clusters(); err != nil {
@@ -91,7 +91,7 @@ func (p *Provider) Up(ctx context.Context, opts provider.Options) (err error) {
 	if err := p.Down(ctx); err != nil {
 		return fmt.Errorf("cleaning up an earlier run: %w", err)
 	}
-	if err := busyAddress(); err != nil {
+	if err := busyAddress(hostAddresses); err != nil {
 		return err
 	}
 
