@@ -28,7 +28,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
@@ -173,9 +172,7 @@ func watch(ctx context.Context, p *local.Provider, cluster string, mark func(wha
 	for ctx.Err() == nil && len(reached) < 3 {
 		time.Sleep(100 * time.Millisecond)
 		if client == nil {
-			cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-				&clientcmd.ClientConfigLoadingRules{ExplicitPath: p.Kubeconfig()},
-				&clientcmd.ConfigOverrides{CurrentContext: cluster}).ClientConfig()
+			cfg, err := provider.RESTConfig(p.Kubeconfig(), cluster)
 			if err != nil {
 				continue // the kubeconfig is not written yet
 			}

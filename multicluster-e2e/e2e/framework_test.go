@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
@@ -23,6 +22,7 @@ import (
 // env is a set of running clusters and the means to talk to them.
 type env struct {
 	p          *local.Provider
+	builder    *build.Builder
 	kubectlBin string
 }
 
@@ -58,14 +58,12 @@ func up(t *testing.T, opts provider.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{p: p, kubectlBin: kubectl}
+	return &env{p: p, builder: b, kubectlBin: kubectl}
 }
 
 func (e *env) client(t *testing.T, cluster string) kubernetes.Interface {
 	t.Helper()
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: e.p.Kubeconfig()},
-		&clientcmd.ConfigOverrides{CurrentContext: cluster}).ClientConfig()
+	cfg, err := provider.RESTConfig(e.p.Kubeconfig(), cluster)
 	if err != nil {
 		t.Fatal(err)
 	}

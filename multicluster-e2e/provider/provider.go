@@ -3,7 +3,13 @@
 // people who have Docker.
 package provider
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
 
 // Options choose how clusters come up.
 type Options struct {
@@ -28,4 +34,15 @@ type Provider interface {
 	Kubeconfig() string
 	// Load imports an image tarball into every node of the named clusters (all when none).
 	Load(ctx context.Context, tarball string, clusters ...string) error
+}
+
+// RESTConfig returns the client configuration of one cluster of a provider's kubeconfig.
+func RESTConfig(kubeconfig, cluster string) (*rest.Config, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: cluster}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s in %s: %w", cluster, kubeconfig, err)
+	}
+	return cfg, nil
 }

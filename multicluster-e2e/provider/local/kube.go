@@ -12,7 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshfed/meshfed/multicluster-e2e/provider"
 )
 
 // kube talks to one cluster: client-go for waiting, kubectl for applying manifests, as a user
@@ -25,9 +26,7 @@ type kube struct {
 }
 
 func newKube(kubeconfig, context, kubectl string) (*kube, error) {
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	cfg, err := provider.RESTConfig(kubeconfig, context)
 	if err != nil {
 		return nil, err
 	}

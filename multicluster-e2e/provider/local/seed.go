@@ -85,7 +85,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
 	if err != nil {
 		return err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "containerd.log"))
+	// The log outlives the attempt, beside the seeds, for a look after a failure.
+	logPath := filepath.Join(filepath.Dir(dir), "import.log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
@@ -109,8 +111,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
 		}
 	}()
 	if err := importImages(ctx, sock, tarballs); err != nil {
-		log, _ := os.ReadFile(logFile.Name())
-		return fmt.Errorf("%w\ncontainerd said:\n%s", err, tailLines(string(log), 20))
+		return fmt.Errorf("%w (see %s)", err, logPath)
 	}
 	return nil
 }
@@ -163,12 +164,4 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	return out.Close()
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
