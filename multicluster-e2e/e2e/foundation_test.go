@@ -13,6 +13,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
+	"github.com/meshfed/meshfed/multicluster-e2e/provider/local"
 	"github.com/meshfed/meshfed/pkg/images"
 )
 
@@ -310,8 +313,10 @@ spec:
 	})
 }
 
-// TestFlat checks that with --flat a pod in one cluster reaches a pod IP of another.
+// TestFlat checks that with --flat a pod in one cluster reaches a pod IP of another, and that
+// up cleans what a crashed run left behind before it starts.
 func TestFlat(t *testing.T) {
+	leaveCrashedRun(t)
 	e := up(t, provider.Options{Clusters: []string{"west", "east"}, Flat: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -335,6 +340,29 @@ func (e *env) askEcho(ctx context.Context, cluster, url, want string) error {
 		return fmt.Errorf("GET %s from %s answered %q, want %q", url, cluster, out, want)
 	}
 	return nil
+}
+
+// leaveCrashedRun leaves what a run whose nodes died without a down would: the bridge with
+// its address, a node's veth, cgroups and the run folder.
+func leaveCrashedRun(t *testing.T) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"link", "add", "meshfed0", "type", "bridge"},
+		{"addr", "add", "198.18.0.1/24", "dev", "meshfed0"},
+		{"link", "add", "mf-ghost", "type", "veth", "peer", "name", "mf-ghost-peer"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, dir := range []string{"/sys/fs/cgroup/memory/meshfed-ghost/kubepods", "/sys/fs/cgroup/cpu/meshfed-ghost", local.DefaultRoot + "/ghost/logs"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(local.DefaultRoot+"/.meshfed-local-run", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func nodeReady(n *corev1.Node) bool {
