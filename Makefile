@@ -5,7 +5,9 @@ SHELL := /bin/bash
 export MESHFED_CACHE ?= $(CURDIR)/.cache
 CLUSTERS_BIN := $(MESHFED_CACHE)/bin/clusters
 
-.PHONY: all deps build clusters demo demo-down test unit e2e bench fmt vet clean
+CONTROLLER_GEN := $(MESHFED_CACHE)/bin/controller-gen
+
+.PHONY: all deps build clusters demo demo-down test unit e2e bench fmt vet clean generate verify-generate
 
 all: build
 
@@ -32,7 +34,7 @@ demo: deps clusters ## Bring up west and east afresh and say how to reach them.
 demo-down: clusters ## Remove the demo's clusters.
 	$(CLUSTERS_BIN) down
 
-test: deps unit e2e ## Run the unit tests, then the end-to-end suite on local clusters.
+test: deps verify-generate unit e2e ## Run the unit tests, then the end-to-end suite on local clusters.
 
 unit: ## Unit tests (no root, no clusters).
 	go test ./...
@@ -42,6 +44,17 @@ e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
 
 bench: deps clusters ## Time clusters up, and their memory, for two and three clusters.
 	go run ./bench/clusters -sizes 1,2,3
+
+$(CONTROLLER_GEN): hack/tools/controller-tools/go.mod hack/tools/controller-tools/go.sum
+	@mkdir -p $(dir $@)
+	cd hack/tools/controller-tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+generate: $(CONTROLLER_GEN) ## Regenerate the API's deepcopy code and the CRDs in deploy/crds.
+	$(CONTROLLER_GEN) object:headerFile="" paths=./pkg/apis/...
+	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=deploy/crds
+
+verify-generate: generate ## Fail when generated files are not what the types say.
+	@git diff --exit-code -- pkg/apis deploy/crds || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
