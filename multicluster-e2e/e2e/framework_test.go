@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider/local"
@@ -88,22 +89,7 @@ func (e *env) kubectl(ctx context.Context, cluster string, stdin string, args ..
 	return out.String(), nil
 }
 
-// eventually polls cond until it holds or the deadline passes, then fails the test naming
-// what was awaited and the last thing cond said.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		if last = cond(); last == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+var eventually = testenv.Eventually
 
 // dumpLogs prints the tail of every component's log of the run, for a failed test.
 func dumpLogs(t *testing.T, clusters []string) {

@@ -1,0 +1,72 @@
+// Command link is the link controller: one per cluster, leader elected, it mirrors here the
+// Services that linked clusters export. The logic is in package pkg/mirror.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/meshfed/meshfed/pkg/mirror"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "link:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("link", flag.ContinueOnError)
+	namespace := fs.String("namespace", "mesh-multicluster", "namespace of the Links and their credentials Secrets")
+	leaderElect := fs.Bool("leader-elect", false, "elect a leader among the replicas; only it reconciles")
+	metricsAddr := fs.String("metrics-bind-address", ":9990", "address of the Prometheus metrics endpoint; 0 to disable")
+	probeAddr := fs.String("health-probe-bind-address", ":9991", "address of /healthz and /readyz")
+	workers := fs.Int("workers", 8, "remote Services reconciled at once")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+
+	scheme, err := mirror.Scheme()
+	if err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   mirror.CacheOptions(*namespace),
+		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:  *probeAddr,
+		LeaderElection:          *leaderElect,
+		LeaderElectionID:        "link-controller.multicluster.meshfed.io",
+		LeaderElectionNamespace: *namespace,
+		// A successor takes over as soon as this one is gone, not after the lease expires.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mirror.Setup(mgr, log, mirror.Options{Workers: *workers}); err != nil {
+		return err
+	}
+	log.Info("starting", "namespace", *namespace, "leaderElect", *leaderElect)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

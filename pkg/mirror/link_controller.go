@@ -1,0 +1,243 @@
+package mirror
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+)
+
+// finalizer holds a Link until its mirrors are gone: they live in other namespaces, where an
+// owner reference cannot reach.
+const finalizer = "multicluster.meshfed.io/mirrors"
+
+// linkReconciler runs each Link's remote watch, and writes the Link's status.
+type linkReconciler struct {
+	client   client.Client
+	remotes  *remotes
+	statuses *statuses
+	enqueue  func(mirrorKey)
+	// readOnly tells whether credentials can write in the remote; swapped in tests.
+	readOnly func(ctx context.Context, cfg *rest.Config) error
+}
+
+// linkScope is what one reconcile learns, phase by phase.
+type linkScope struct {
+	link *mcv1alpha1.Link
+	key  types.NamespacedName
+	// credentialsErr says why the credentials cannot be used; set by reconcileCredentials.
+	credentialsErr *notMirrored
+	// remote is the running watch; set by reconcileRemote.
+	remote *remote
+}
+
+func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var link mcv1alpha1.Link
+	if err := r.client.Get(ctx, req.NamespacedName, &link); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.remotes.stop(req.NamespacedName)
+			r.statuses.dropLink(req.NamespacedName)
+			remoteStateGauge.DeleteLabelValues(req.String())
+			mirrorsGauge.DeleteLabelValues(req.String())
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	s := &linkScope{link: &link, key: req.NamespacedName}
+	if !link.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, r.reconcileDelete(ctx, s)
+	}
+	if controllerutil.AddFinalizer(&link, finalizer) {
+		if err := r.client.Update(ctx, &link); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	before := link.Status.DeepCopy()
+	err := r.reconcileRemote(ctx, s)
+	r.setStatus(s, err)
+	if !apiequality.Semantic.DeepEqual(before, &link.Status) {
+		if uerr := r.client.Status().Update(ctx, &link); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}
+	return reconcile.Result{}, err
+}
+
+// reconcileRemote checks the credentials and runs the remote watch with them. Credentials that
+// cannot be used stop the watch: its mirrors stay, marked not ready.
+func (r *linkReconciler) reconcileRemote(ctx context.Context, s *linkScope) error {
+	cfg, hash, bad := r.credentials(ctx, s.link)
+	if bad == nil {
+		if err := r.readOnlyCached(ctx, s.key, cfg, hash); err != nil {
+			var nm *notMirrored
+			if !errors.As(err, &nm) {
+				// The remote did not answer: not the credentials' fault; it is probed again.
+				nm = &notMirrored{"RemoteUnreachable", fmt.Sprintf("the remote cluster did not answer: %v", err)}
+			}
+			bad = nm
+		}
+	}
+	if bad != nil {
+		s.credentialsErr = bad
+		if r.remotes.get(s.key) != nil {
+			r.remotes.stop(s.key)
+			r.enqueueAll(ctx, s.key, nil)
+		}
+		return nil
+	}
+	prev := r.remotes.get(s.key)
+	rem, err := r.remotes.ensure(ctx, s.key, cfg, hash)
+	if err != nil {
+		s.credentialsErr = &notMirrored{"RemoteUnreachable", err.Error()}
+		return nil
+	}
+	s.remote = rem
+	// A new watch, or a state change of the running one (synced, lost, back): every export
+	// and every mirror of the Link is looked at again.
+	if prev != rem || rem.State() != rem.lastSeen {
+		rem.lastSeen = rem.State()
+		if rem.State() != remoteStarting {
+			r.enqueueAll(ctx, s.key, rem)
+		}
+	}
+	return nil
+}
+
+// credentials reads the Link's Secret into a client configuration.
+func (r *linkReconciler) credentials(ctx context.Context, link *mcv1alpha1.Link) (*rest.Config, string, *notMirrored) {
+	var secret corev1.Secret
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: link.Namespace, Name: link.Spec.CredentialsSecret}, &secret)
+	if apierrors.IsNotFound(err) {
+		return nil, "", &notMirrored{"SecretNotFound", fmt.Sprintf("spec.credentialsSecret: Secret %s/%s does not exist: apply what `mesh multicluster link --cluster-name %s` prints against %s", link.Namespace, link.Spec.CredentialsSecret, link.Spec.TargetClusterName, link.Spec.TargetClusterName)}
+	}
+	if err != nil {
+		return nil, "", &notMirrored{"SecretUnreadable", err.Error()}
+	}
+	data, ok := secret.Data[mcv1alpha1.CredentialsKey]
+	if !ok || len(data) == 0 {
+		return nil, "", &notMirrored{"KubeconfigMissing", fmt.Sprintf("Secret %s/%s has no key %q: it must hold the remote's kubeconfig there", link.Namespace, secret.Name, mcv1alpha1.CredentialsKey)}
+	}
+	kc, err := clientcmd.Load(data)
+	if err == nil {
+		err = clientcmd.Validate(*kc)
+	}
+	if err != nil {
+		return nil, "", &notMirrored{"KubeconfigInvalid", fmt.Sprintf("Secret %s/%s key %q is not a valid kubeconfig (%v): make it again with `mesh multicluster link`", link.Namespace, secret.Name, mcv1alpha1.CredentialsKey, err)}
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*kc, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, "", &notMirrored{"KubeconfigInvalid", fmt.Sprintf("Secret %s/%s: %v", link.Namespace, secret.Name, err)}
+	}
+	cfg.UserAgent = "meshfed-link-controller"
+	sum := sha256.Sum256(data)
+	return cfg, hex.EncodeToString(sum[:]), nil
+}
+
+// readOnlyCached checks the credentials once per version of them.
+func (r *linkReconciler) readOnlyCached(ctx context.Context, link types.NamespacedName, cfg *rest.Config, hash string) error {
+	if rem := r.remotes.get(link); rem != nil && rem.credentials == hash {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return r.readOnly(ctx, cfg)
+}
+
+// writeChecks are what read-only credentials must not be allowed: tried on the remote with
+// SelfSubjectAccessReviews, cluster-wide.
+var writeChecks = []authorizationv1.ResourceAttributes{
+	{Verb: "create", Resource: "services"},
+	{Verb: "update", Resource: "services"},
+	{Verb: "delete", Resource: "services"},
+	{Verb: "create", Group: "discovery.k8s.io", Resource: "endpointslices"},
+	{Verb: "delete", Group: "discovery.k8s.io", Resource: "endpointslices"},
+	{Verb: "create", Resource: "pods"},
+	{Verb: "delete", Resource: "pods"},
+	{Verb: "get", Resource: "secrets"},
+	{Verb: "create", Resource: "secrets"},
+}
+
+// checkReadOnly asks the remote what the credentials may do.
+func checkReadOnly(ctx context.Context, cfg *rest.Config) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, attrs := range writeChecks {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs}}
+		res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if res.Status.Allowed {
+			what := attrs.Resource
+			if attrs.Group != "" {
+				what += "." + attrs.Group
+			}
+			return &notMirrored{"NotReadOnly", fmt.Sprintf("the credentials may %s %s in the remote cluster: give the Link the read-only ServiceAccount that `mesh multicluster link` sets up, never an admin's", attrs.Verb, what)}
+		}
+	}
+	return nil
+}
+
+// enqueueAll asks the mirror controller to look at every export of the remote and every
+// mirror here of the Link.
+func (r *linkReconciler) enqueueAll(ctx context.Context, link types.NamespacedName, rem *remote) {
+	if rem != nil {
+		var svcs corev1.ServiceList
+		if err := rem.reader().List(ctx, &svcs); err == nil {
+			for _, s := range svcs.Items {
+				r.enqueue(mirrorKey{Link: link, Namespace: s.Namespace, Name: s.Name})
+			}
+		}
+	}
+	var mirrors corev1.ServiceList
+	if err := r.client.List(ctx, &mirrors, client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(link)}); err == nil {
+		for _, m := range mirrors.Items {
+			r.enqueue(mirrorKey{Link: link, Namespace: m.Namespace, Name: m.Labels[mcv1alpha1.LabelRemoteName]})
+		}
+	}
+}
+
+// reconcileDelete removes every mirror of the Link, then lets the Link go.
+func (r *linkReconciler) reconcileDelete(ctx context.Context, s *linkScope) error {
+	r.remotes.stop(s.key)
+	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key)}
+	for _, list := range []client.ObjectList{&discoveryv1.EndpointSliceList{}, &corev1.ServiceList{}} {
+		if err := r.client.List(ctx, list, sel); err != nil {
+			return err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			if err := r.client.Delete(ctx, item.(client.Object)); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	r.statuses.dropLink(s.key)
+	if controllerutil.RemoveFinalizer(s.link, finalizer) {
+		return r.client.Update(ctx, s.link)
+	}
+	return nil
+}

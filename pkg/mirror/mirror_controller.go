@@ -1,0 +1,315 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+)
+
+// mirrorReconciler keeps the mirrors of one remote Service of one Link equal to what the
+// remote exports.
+type mirrorReconciler struct {
+	client   client.Client
+	remotes  *remotes
+	statuses *statuses
+}
+
+var _ reconcile.TypedReconciler[mirrorKey] = (*mirrorReconciler)(nil)
+
+func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (reconcile.Result, error) {
+	start := time.Now()
+	defer func() { reconcileSeconds.WithLabelValues(key.Link.String()).Observe(time.Since(start).Seconds()) }()
+
+	var link mcv1alpha1.Link
+	if err := r.client.Get(ctx, key.Link, &link); err != nil {
+		// A Link being deleted cleans its own mirrors; one gone has nothing to mirror into.
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !link.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	rem := r.remotes.get(key.Link)
+	state := remoteUnreachable
+	if rem != nil {
+		state = rem.State()
+	}
+	switch state {
+	case remoteStarting:
+		// Nothing is known yet; the link controller enqueues every Service once synced.
+		return reconcile.Result{}, nil
+	case remoteUnreachable:
+		return reconcile.Result{}, r.markNotReady(ctx, key)
+	}
+
+	remoteSvc, err := readRemote(ctx, rem, key)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	mode, why := wanted(&link, remoteSvc)
+	if mode == notExported && why == nil {
+		r.statuses.forget(key)
+		return reconcile.Result{}, r.prune(ctx, key, nil)
+	}
+	var set *mirrorSet
+	if why == nil {
+		set, why = desiredMirrors(&link, key, mode, remoteSvc)
+	}
+	if why == nil {
+		why = r.ensureNamespace(ctx, &link, key.Namespace)
+	}
+	if why == nil {
+		why = r.apply(ctx, &link, key, set, remoteSvc.Healthy)
+	}
+	var nm *notMirrored
+	if errors.As(why, &nm) {
+		// Not an error to retry: the Link says why, and what is mirrored stays.
+		r.statuses.set(key, "", metav1.ConditionFalse, nm.Reason, nm.Message)
+		return reconcile.Result{}, nil
+	}
+	if why != nil {
+		r.statuses.set(key, "", metav1.ConditionUnknown, "Error", why.Error())
+		return reconcile.Result{}, why
+	}
+	r.statuses.set(key, set.Service.Name, metav1.ConditionTrue, "Mirrored", "mirrored as "+set.Service.Name)
+	return reconcile.Result{}, nil
+}
+
+// readRemote reads one Service of the remote, its export and its endpoints, from the cache.
+func readRemote(ctx context.Context, rem *remote, key mirrorKey) (remoteService, error) {
+	out := remoteService{Healthy: true}
+	rd := rem.reader()
+	var svc corev1.Service
+	switch err := rd.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, &svc); {
+	case apierrors.IsNotFound(err):
+		return out, nil
+	case err != nil:
+		return out, fmt.Errorf("reading remote Service %s/%s: %w", key.Namespace, key.Name, err)
+	}
+	out.Service = &svc
+	if rem.hasExports {
+		var se mcsv1alpha1.ServiceExport
+		err := rd.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, &se)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return out, err
+		}
+		out.HasServiceExport = err == nil
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := rd.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: key.Name}); err != nil {
+		return out, err
+	}
+	out.Slices = slices.Items
+	return out, nil
+}
+
+func (r *mirrorReconciler) ensureNamespace(ctx context.Context, link *mcv1alpha1.Link, ns string) error {
+	var n corev1.Namespace
+	err := r.client.Get(ctx, types.NamespacedName{Name: ns}, &n)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	if !link.Spec.CreateMissingNamespaces {
+		return &notMirrored{"NamespaceMissing", fmt.Sprintf("namespace %s does not exist here: create it, or set spec.createMissingNamespaces on the Link", ns)}
+	}
+	n = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{mcv1alpha1.LabelLink: linkLabel(types.NamespacedName{Namespace: link.Namespace, Name: link.Name})}}}
+	if err := r.client.Create(ctx, &n); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
+// apply makes the local mirrors equal to set and removes those it no longer holds.
+func (r *mirrorReconciler) apply(ctx context.Context, link *mcv1alpha1.Link, key mirrorKey, set *mirrorSet, healthy bool) error {
+	keep := map[string]bool{}
+	svc, err := r.applyService(ctx, key, set.Service)
+	if err != nil {
+		return err
+	}
+	keep["Service/"+svc.Name] = true
+	var pods []*corev1.Service
+	for _, p := range set.PodServices {
+		cur, err := r.applyService(ctx, key, p)
+		if err != nil {
+			return err
+		}
+		keep["Service/"+cur.Name] = true
+		pods = append(pods, cur)
+	}
+	slices := set.Slices
+	if set.HeadlessGateway {
+		slices = append(slices, headlessSlice(link, key, set.Service, pods, healthy))
+	}
+	for _, s := range slices {
+		if err := r.applySlice(ctx, key, s); err != nil {
+			return err
+		}
+		keep["EndpointSlice/"+s.Name] = true
+	}
+	return r.prune(ctx, key, keep)
+}
+
+func owned(obj client.Object, key mirrorKey) bool {
+	l := obj.GetLabels()
+	return l[mcv1alpha1.LabelLink] == linkLabel(key.Link) && l[mcv1alpha1.LabelRemoteName] == key.Name
+}
+
+// applyService creates or updates one mirror Service, and writes nothing when it is as wanted.
+func (r *mirrorReconciler) applyService(ctx context.Context, key mirrorKey, want *corev1.Service) (*corev1.Service, error) {
+	// Without a selector nothing reads targetPort, but the apiserver defaults it to the port:
+	// saying so keeps the comparison below honest.
+	for i := range want.Spec.Ports {
+		want.Spec.Ports[i].TargetPort = intstr.FromInt32(want.Spec.Ports[i].Port)
+		if want.Spec.Ports[i].Protocol == "" {
+			want.Spec.Ports[i].Protocol = corev1.ProtocolTCP
+		}
+	}
+	if want.Spec.SessionAffinity == "" {
+		want.Spec.SessionAffinity = corev1.ServiceAffinityNone
+	}
+	var cur corev1.Service
+	err := r.client.Get(ctx, client.ObjectKeyFromObject(want), &cur)
+	if apierrors.IsNotFound(err) {
+		if err := r.client.Create(ctx, want); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return nil, conflict("Service", want)
+			}
+			return nil, err
+		}
+		return want, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !owned(&cur, key) {
+		return nil, conflict("Service", want)
+	}
+	if (cur.Spec.ClusterIP == corev1.ClusterIPNone) != (want.Spec.ClusterIP == corev1.ClusterIPNone) {
+		// A Service's cluster IP cannot change: a remote that turned headless, or stopped
+		// being so, gets a new mirror.
+		if err := r.client.Delete(ctx, &cur); err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("mirror %s/%s changed headlessness: recreating", want.Namespace, want.Name)
+	}
+	if serviceUpToDate(&cur, want) {
+		return &cur, nil
+	}
+	cur.Labels, cur.Annotations = want.Labels, want.Annotations
+	cur.Spec.Ports = want.Spec.Ports
+	cur.Spec.SessionAffinity, cur.Spec.SessionAffinityConfig = want.Spec.SessionAffinity, want.Spec.SessionAffinityConfig
+	if err := r.client.Update(ctx, &cur); err != nil {
+		return nil, err
+	}
+	return &cur, nil
+}
+
+func serviceUpToDate(cur, want *corev1.Service) bool {
+	return apiequality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
+		apiequality.Semantic.DeepEqual(cur.Annotations, want.Annotations) &&
+		apiequality.Semantic.DeepEqual(cur.Spec.Ports, want.Spec.Ports) &&
+		cur.Spec.SessionAffinity == want.Spec.SessionAffinity &&
+		(want.Spec.SessionAffinityConfig == nil || apiequality.Semantic.DeepEqual(cur.Spec.SessionAffinityConfig, want.Spec.SessionAffinityConfig))
+}
+
+func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *discoveryv1.EndpointSlice) error {
+	var cur discoveryv1.EndpointSlice
+	err := r.client.Get(ctx, client.ObjectKeyFromObject(want), &cur)
+	if apierrors.IsNotFound(err) {
+		if err := r.client.Create(ctx, want); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return conflict("EndpointSlice", want)
+			}
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !owned(&cur, key) {
+		return conflict("EndpointSlice", want)
+	}
+	if cur.AddressType != want.AddressType {
+		return r.client.Delete(ctx, &cur) // immutable: the next pass creates it anew
+	}
+	if apiequality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
+		apiequality.Semantic.DeepEqual(cur.Endpoints, want.Endpoints) &&
+		apiequality.Semantic.DeepEqual(cur.Ports, want.Ports) {
+		return nil
+	}
+	cur.Labels, cur.Endpoints, cur.Ports = want.Labels, want.Endpoints, want.Ports
+	return r.client.Update(ctx, &cur)
+}
+
+func conflict(kind string, obj client.Object) error {
+	return &notMirrored{"NameConflict", fmt.Sprintf("a %s %s/%s exists here and is not this Link's mirror: rename or remove it", kind, obj.GetNamespace(), obj.GetName())}
+}
+
+// prune deletes the mirrors of key not in keep (all of them when keep is nil).
+func (r *mirrorReconciler) prune(ctx context.Context, key mirrorKey, keep map[string]bool) error {
+	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(key.Link), mcv1alpha1.LabelRemoteName: key.Name}
+	var svcs corev1.ServiceList
+	if err := r.client.List(ctx, &svcs, client.InNamespace(key.Namespace), sel); err != nil {
+		return err
+	}
+	for i := range svcs.Items {
+		if !keep["Service/"+svcs.Items[i].Name] {
+			if err := r.client.Delete(ctx, &svcs.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := r.client.List(ctx, &slices, client.InNamespace(key.Namespace), sel); err != nil {
+		return err
+	}
+	for i := range slices.Items {
+		if !keep["EndpointSlice/"+slices.Items[i].Name] {
+			if err := r.client.Delete(ctx, &slices.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// markNotReady keeps every mirror of key and marks its endpoints not ready: the remote
+// cannot be reached, which is no reason to believe its services are gone.
+func (r *mirrorReconciler) markNotReady(ctx context.Context, key mirrorKey) error {
+	var slices discoveryv1.EndpointSliceList
+	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(key.Link), mcv1alpha1.LabelRemoteName: key.Name}
+	if err := r.client.List(ctx, &slices, client.InNamespace(key.Namespace), sel); err != nil {
+		return err
+	}
+	for i := range slices.Items {
+		s := &slices.Items[i]
+		changed := false
+		for j := range s.Endpoints {
+			if c := s.Endpoints[j].Conditions.Ready; c == nil || *c {
+				f := false
+				s.Endpoints[j].Conditions.Ready = &f
+				changed = true
+			}
+		}
+		if changed {
+			if err := r.client.Update(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

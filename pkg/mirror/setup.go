@@ -1,0 +1,147 @@
+package mirror
+
+import (
+	"context"
+	"log/slog"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+)
+
+// Scheme is every type the link controller reads, here and in remote clusters.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, mcv1alpha1.AddToScheme, mcsv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// CacheOptions keeps the manager's cache to what the controller needs: of Services and
+// EndpointSlices only its own mirrors, and Secrets only in the namespace Links live in, which
+// is all its RBAC lets it read.
+func CacheOptions(linkNamespace string) cache.Options {
+	mirrors := labels.SelectorFromSet(labels.Set{mcv1alpha1.LabelMirroredService: "true"})
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}:             {Label: mirrors},
+			&discoveryv1.EndpointSlice{}: {Label: mirrors},
+			&corev1.Secret{}:              {Namespaces: map[string]cache.Config{linkNamespace: {}}},
+			&mcv1alpha1.Link{}:            {Namespaces: map[string]cache.Config{linkNamespace: {}}},
+		},
+	}
+}
+
+// Options tune the controllers.
+type Options struct {
+	// Workers is how many remote Services are reconciled at once.
+	Workers int
+}
+
+// Setup adds the link and mirror controllers to mgr.
+func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
+	if opts.Workers == 0 {
+		opts.Workers = 8
+	}
+	// Remote events reach the controllers through channels; a send waits for room rather
+	// than drop an event, and the controllers drain them as fast as keys are queued.
+	mirrorEvents := make(chan event.TypedGenericEvent[mirrorKey], 4096)
+	linkEvents := make(chan event.GenericEvent, 256)
+	enqueue := func(k mirrorKey) { mirrorEvents <- event.TypedGenericEvent[mirrorKey]{Object: k} }
+	linkChanged := func(l types.NamespacedName) {
+		linkEvents <- event.GenericEvent{Object: &mcv1alpha1.Link{ObjectMeta: objectMeta(l)}}
+	}
+	st := newStatuses(linkChanged)
+	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
+
+	mirrors, err := controller.NewTyped("mirror", mgr, controller.TypedOptions[mirrorKey]{
+		Reconciler:              &mirrorReconciler{client: mgr.GetClient(), remotes: rs, statuses: st},
+		MaxConcurrentReconciles: opts.Workers,
+	})
+	if err != nil {
+		return err
+	}
+	if err := mirrors.Watch(source.TypedChannel(mirrorEvents, handler.TypedFuncs[mirrorKey, mirrorKey]{
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[mirrorKey], q workqueue.TypedRateLimitingInterface[mirrorKey]) {
+			q.Add(e.Object)
+		},
+	})); err != nil {
+		return err
+	}
+	// A mirror changed or deleted here by someone else is put back.
+	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
+		if err := mirrors.Watch(source.TypedKind(mgr.GetCache(), obj, handler.TypedEnqueueRequestsFromMapFunc(keyOfMirror))); err != nil {
+			return err
+		}
+	}
+
+	return builder.ControllerManagedBy(mgr).
+		Named("link").
+		For(&mcv1alpha1.Link{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(linksUsingSecret(mgr.GetClient()))).
+		WatchesRawSource(source.Channel(linkEvents, &handler.EnqueueRequestForObject{})).
+		Complete(&linkReconciler{client: mgr.GetClient(), remotes: rs, statuses: st, enqueue: enqueue, readOnly: checkReadOnly})
+}
+
+func objectMeta(n types.NamespacedName) ctrl.ObjectMeta {
+	return ctrl.ObjectMeta{Namespace: n.Namespace, Name: n.Name}
+}
+
+// keyOfMirror maps a local mirror to the remote Service it stands for.
+func keyOfMirror(_ context.Context, obj client.Object) []mirrorKey {
+	l := obj.GetLabels()
+	link, remoteName := l[mcv1alpha1.LabelLink], l[mcv1alpha1.LabelRemoteName]
+	ns, name, ok := splitLinkLabel(link)
+	if !ok || remoteName == "" {
+		return nil
+	}
+	return []mirrorKey{{Link: types.NamespacedName{Namespace: ns, Name: name}, Namespace: obj.GetNamespace(), Name: remoteName}}
+}
+
+// splitLinkLabel undoes linkLabel: a namespace holds no '.', so the first one separates.
+func splitLinkLabel(v string) (string, string, bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '.' {
+			return v[:i], v[i+1:], i > 0 && i < len(v)-1
+		}
+	}
+	return "", "", false
+}
+
+func linksUsingSecret(c client.Client) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcileRequest {
+		var links mcv1alpha1.LinkList
+		if err := c.List(ctx, &links, client.InNamespace(obj.GetNamespace())); err != nil {
+			return nil
+		}
+		var out []reconcileRequest
+		for _, l := range links.Items {
+			if l.Spec.CredentialsSecret == obj.GetName() {
+				out = append(out, reconcileRequest{NamespacedName: types.NamespacedName{Namespace: l.Namespace, Name: l.Name}})
+			}
+		}
+		return out
+	}
+}
+
+type reconcileRequest = ctrl.Request
+

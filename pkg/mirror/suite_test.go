@@ -1,0 +1,201 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	mcscrd "sigs.k8s.io/mcs-api/config/crd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshfed/meshfed/internal/testenv"
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+)
+
+// The suite runs the controllers against two real apiservers: "local", where Links and
+// mirrors live, and "remote", the linked cluster that exports. Nothing is faked.
+type side struct {
+	env    *envtest.Environment
+	cfg    *rest.Config
+	client client.Client
+}
+
+var (
+	localSide, remoteSide side
+	// readerKubeconfig reaches the remote as a user that may only read, as the credentials
+	// `mesh multicluster link` makes; adminKubeconfig as one that may do anything.
+	readerKubeconfig, adminKubeconfig []byte
+)
+
+const linkNamespace = "mesh-multicluster"
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	assets, err := testenv.Assets(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "envtest assets:", err)
+		return 1
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		panic(err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+
+	localSide.env = testenv.New(assets)
+	localSide.env.CRDDirectoryPaths = []string{filepath.Join(root, "deploy", "crds")}
+	remoteSide.env = testenv.New(assets)
+	var exportCRD apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(mcscrd.ServiceExportCRD, &exportCRD); err != nil {
+		panic(err)
+	}
+	remoteSide.env.CRDs = []*apiextensionsv1.CustomResourceDefinition{&exportCRD}
+	for _, sd := range []*side{&localSide, &remoteSide} {
+		if sd.cfg, err = sd.env.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "starting an apiserver:", err)
+			return 1
+		}
+		defer sd.env.Stop()
+		if sd.client, err = client.New(sd.cfg, client.Options{Scheme: scheme}); err != nil {
+			panic(err)
+		}
+	}
+	if err := setUpRemoteUsers(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "remote users:", err)
+		return 1
+	}
+	if err := localSide.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: linkNamespace}}); err != nil {
+		panic(err)
+	}
+
+	mgr, err := ctrl.NewManager(localSide.cfg, ctrl.Options{
+		Scheme:  scheme,
+		Cache:   CacheOptions(linkNamespace),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := Setup(mgr, log, Options{}); err != nil {
+		panic(err)
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	return m.Run()
+}
+
+// setUpRemoteUsers makes the remote's read-only reader, with the RBAC `mesh multicluster
+// install` gives it, and an admin.
+func setUpRemoteUsers(ctx context.Context) error {
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"services", "pods"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"get", "list", "watch"}},
+		},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "reader"}},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		if err := remoteSide.client.Create(ctx, obj); err != nil {
+			return err
+		}
+	}
+	reader, err := remoteSide.env.AddUser(envtest.User{Name: "reader"}, nil)
+	if err != nil {
+		return err
+	}
+	if readerKubeconfig, err = reader.KubeConfig(); err != nil {
+		return err
+	}
+	admin, err := remoteSide.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	adminKubeconfig, err = admin.KubeConfig()
+	return err
+}
+
+// fixture is one test's Link and namespace, on both sides.
+type fixture struct {
+	t         *testing.T
+	ctx       context.Context
+	link      *mcv1alpha1.Link
+	namespace string
+}
+
+var fixtures int
+
+// newFixture makes a namespace on both sides and a Link named after the test, whose
+// credentials Secret holds kubeconfig.
+func newFixture(t *testing.T, kubeconfig []byte, mods ...func(*mcv1alpha1.Link)) *fixture {
+	t.Helper()
+	fixtures++
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	f := &fixture{t: t, ctx: ctx, namespace: fmt.Sprintf("test-%d", fixtures)}
+	for _, c := range []client.Client{localSide.client, remoteSide.client} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.namespace}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster := fmt.Sprintf("east%d", fixtures)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "credentials-" + cluster, Namespace: linkNamespace},
+		Data:       map[string][]byte{mcv1alpha1.CredentialsKey: kubeconfig},
+	}
+	if kubeconfig != nil {
+		if err := localSide.client.Create(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.link = &mcv1alpha1.Link{
+		ObjectMeta: metav1.ObjectMeta{Name: cluster, Namespace: linkNamespace},
+		Spec: mcv1alpha1.LinkSpec{
+			TargetClusterName: cluster,
+			CredentialsSecret: secret.Name,
+			GatewayAddresses:  []string{"198.18.0.200"},
+			GatewayPort:       4143,
+		},
+	}
+	for _, m := range mods {
+		m(f.link)
+	}
+	if err := localSide.client.Create(ctx, f.link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		localSide.client.Delete(ctx, f.link)
+	})
+	return f
+}
