@@ -346,4 +346,3 @@ func sortedSlices(in []discoveryv1.EndpointSlice) []discoveryv1.EndpointSlice {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
-

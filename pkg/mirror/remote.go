@@ -137,7 +137,7 @@ func (rs *remotes) start(link types.NamespacedName, cfg *rest.Config, credential
 	}
 	hasExports := servesServiceExports(dc)
 	objs := map[client.Object]cache.ByObject{
-		&corev1.Service{}:             {},
+		&corev1.Service{}:            {},
 		&discoveryv1.EndpointSlice{}: {},
 	}
 	if hasExports {

@@ -43,10 +43,10 @@ func CacheOptions(linkNamespace string) cache.Options {
 	mirrors := labels.SelectorFromSet(labels.Set{mcv1alpha1.LabelMirroredService: "true"})
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Service{}:             {Label: mirrors},
+			&corev1.Service{}:            {Label: mirrors},
 			&discoveryv1.EndpointSlice{}: {Label: mirrors},
-			&corev1.Secret{}:              {Namespaces: map[string]cache.Config{linkNamespace: {}}},
-			&mcv1alpha1.Link{}:            {Namespaces: map[string]cache.Config{linkNamespace: {}}},
+			&corev1.Secret{}:             {Namespaces: map[string]cache.Config{linkNamespace: {}}},
+			&mcv1alpha1.Link{}:           {Namespaces: map[string]cache.Config{linkNamespace: {}}},
 		},
 	}
 }
@@ -144,4 +144,3 @@ func linksUsingSecret(c client.Client) handler.MapFunc {
 }
 
 type reconcileRequest = ctrl.Request
-
