@@ -78,8 +78,15 @@ func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 			err = errors.Join(err, uerr)
 		}
 	}
+	if s.credentialsErr != nil && s.credentialsErr.Reason == "RemoteUnreachable" {
+		// No watch runs to say when the remote is back: ask again.
+		return reconcile.Result{RequeueAfter: retryUnreachable}, err
+	}
 	return reconcile.Result{}, err
 }
+
+// retryUnreachable is how often a remote that could not be reached at all is tried again.
+const retryUnreachable = 5 * time.Second
 
 // reconcileRemote checks the credentials and runs the remote watch with them. Credentials that
 // cannot be used stop the watch: its mirrors stay, marked not ready.
@@ -97,8 +104,9 @@ func (r *linkReconciler) reconcileRemote(ctx context.Context, s *linkScope) erro
 	}
 	if bad != nil {
 		s.credentialsErr = bad
-		if r.remotes.get(s.key) != nil {
-			r.remotes.stop(s.key)
+		_, state := r.remotes.stateOf(s.key)
+		r.remotes.refuse(s.key)
+		if state != remoteUnreachable {
 			r.enqueueAll(ctx, s.key, nil)
 		}
 		return nil

@@ -23,16 +23,22 @@ import (
 // mirrorReconciler keeps the mirrors of one remote Service of one Link equal to what the
 // remote exports.
 type mirrorReconciler struct {
-	client   client.Client
-	remotes  *remotes
-	statuses *statuses
+	client     client.Client
+	remotes    *remotes
+	statuses   *statuses
+	reconciled func(string)
 }
 
 var _ reconcile.TypedReconciler[mirrorKey] = (*mirrorReconciler)(nil)
 
-func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (reconcile.Result, error) {
+func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res reconcile.Result, err error) {
 	start := time.Now()
-	defer func() { reconcileSeconds.WithLabelValues(key.Link.String()).Observe(time.Since(start).Seconds()) }()
+	defer func() {
+		reconcileSeconds.WithLabelValues(key.Link.String()).Observe(time.Since(start).Seconds())
+		if err == nil && r.reconciled != nil {
+			r.reconciled(key.String())
+		}
+	}()
 
 	var link mcv1alpha1.Link
 	if err := r.client.Get(ctx, key.Link, &link); err != nil {
@@ -42,14 +48,11 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (reconc
 	if !link.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
-	rem := r.remotes.get(key.Link)
-	state := remoteUnreachable
-	if rem != nil {
-		state = rem.State()
-	}
+	rem, state := r.remotes.stateOf(key.Link)
 	switch state {
 	case remoteStarting:
-		// Nothing is known yet; the link controller enqueues every Service once synced.
+		// Nothing is known yet, which is no reason to change anything: the link controller
+		// enqueues every Service of the Link once the remote is synced.
 		return reconcile.Result{}, nil
 	case remoteUnreachable:
 		return reconcile.Result{}, r.markNotReady(ctx, key)

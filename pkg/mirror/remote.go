@@ -87,16 +87,44 @@ type remotes struct {
 
 	mu     sync.Mutex
 	byLink map[types.NamespacedName]*remote
+	// refused holds the Links whose remote is not watched on purpose (their credentials
+	// cannot be used): their mirrors are marked not ready. A Link in neither map is one the
+	// link controller has not got to yet, whose mirrors are left as they are.
+	refused map[types.NamespacedName]bool
 }
 
 func newRemotes(log *slog.Logger, scheme *runtime.Scheme, enqueue func(mirrorKey), changed func(types.NamespacedName)) *remotes {
-	return &remotes{log: log, scheme: scheme, enqueue: enqueue, changed: changed, byLink: map[types.NamespacedName]*remote{}}
+	return &remotes{log: log, scheme: scheme, enqueue: enqueue, changed: changed, byLink: map[types.NamespacedName]*remote{}, refused: map[types.NamespacedName]bool{}}
 }
 
 func (rs *remotes) get(link types.NamespacedName) *remote {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.byLink[link]
+}
+
+// stateOf is the state of link's remote as the mirror controller acts on it.
+func (rs *remotes) stateOf(link types.NamespacedName) (*remote, remoteState) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r, ok := rs.byLink[link]; ok {
+		return r, r.State()
+	}
+	if rs.refused[link] {
+		return nil, remoteUnreachable
+	}
+	return nil, remoteStarting
+}
+
+// refuse stops link's remote watch because its credentials cannot be used.
+func (rs *remotes) refuse(link types.NamespacedName) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r, ok := rs.byLink[link]; ok {
+		r.cancel()
+		delete(rs.byLink, link)
+	}
+	rs.refused[link] = true
 }
 
 // ensure runs the remote of link with cfg, restarting it when the credentials changed.
@@ -115,10 +143,11 @@ func (rs *remotes) ensure(ctx context.Context, link types.NamespacedName, cfg *r
 		return nil, err
 	}
 	rs.byLink[link] = r
+	delete(rs.refused, link)
 	return r, nil
 }
 
-// stop ends the remote watch of link, if there is one.
+// stop ends the remote watch of link, if there is one, and forgets the Link.
 func (rs *remotes) stop(link types.NamespacedName) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -126,6 +155,7 @@ func (rs *remotes) stop(link types.NamespacedName) {
 		r.cancel()
 		delete(rs.byLink, link)
 	}
+	delete(rs.refused, link)
 }
 
 func (rs *remotes) start(link types.NamespacedName, cfg *rest.Config, credentials string) (*remote, error) {

@@ -55,6 +55,9 @@ func CacheOptions(linkNamespace string) cache.Options {
 type Options struct {
 	// Workers is how many remote Services are reconciled at once.
 	Workers int
+	// Reconciled, when set, is told of every remote Service reconciled without error, as
+	// "<link namespace>/<link name>: <namespace>/<name>". Tests and benchmarks wait on it.
+	Reconciled func(string)
 }
 
 // Setup adds the link and mirror controllers to mgr.
@@ -74,7 +77,7 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
 
 	mirrors, err := controller.NewTyped("mirror", mgr, controller.TypedOptions[mirrorKey]{
-		Reconciler:              &mirrorReconciler{client: mgr.GetClient(), remotes: rs, statuses: st},
+		Reconciler:              &mirrorReconciler{client: mgr.GetClient(), remotes: rs, statuses: st, reconciled: opts.Reconciled},
 		MaxConcurrentReconciles: opts.Workers,
 	})
 	if err != nil {

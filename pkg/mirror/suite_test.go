@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -97,6 +98,7 @@ func runSuite(m *testing.M) int {
 		panic(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	if err := Setup(mgr, log, Options{}); err != nil {
 		panic(err)
 	}
@@ -108,26 +110,10 @@ func runSuite(m *testing.M) int {
 	return m.Run()
 }
 
-// setUpRemoteUsers makes the remote's read-only reader, with the RBAC `mesh multicluster
-// install` gives it, and an admin.
+// setUpRemoteUsers makes the remote's read-only reader and an admin.
 func setUpRemoteUsers(ctx context.Context) error {
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"services", "pods"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"get", "list", "watch"}},
-		},
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "reader"}},
-	}
-	for _, obj := range []client.Object{role, binding} {
-		if err := remoteSide.client.Create(ctx, obj); err != nil {
-			return err
-		}
+	if err := setUpReader(ctx, remoteSide.client); err != nil {
+		return err
 	}
 	reader, err := remoteSide.env.AddUser(envtest.User{Name: "reader"}, nil)
 	if err != nil {
@@ -142,6 +128,30 @@ func setUpRemoteUsers(ctx context.Context) error {
 	}
 	adminKubeconfig, err = admin.KubeConfig()
 	return err
+}
+
+// setUpReader gives the user "reader" the RBAC `mesh multicluster install` gives the remote
+// reader: read Services, Pods, EndpointSlices and ServiceExports, nothing else.
+func setUpReader(ctx context.Context, c client.Client) error {
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"services", "pods"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"get", "list", "watch"}},
+		},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "reader"}},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		if err := c.Create(ctx, obj); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fixture is one test's Link and namespace, on both sides.
