@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -18,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -143,16 +143,9 @@ func (r *linkReconciler) credentials(ctx context.Context, link *mcv1alpha1.Link)
 	if !ok || len(data) == 0 {
 		return nil, "", &notMirrored{"KubeconfigMissing", fmt.Sprintf("Secret %s/%s has no key %q: it must hold the remote's kubeconfig there", link.Namespace, secret.Name, mcv1alpha1.CredentialsKey)}
 	}
-	kc, err := clientcmd.Load(data)
-	if err == nil {
-		err = clientcmd.Validate(*kc)
-	}
+	cfg, err := ParseCredentials(data)
 	if err != nil {
-		return nil, "", &notMirrored{"KubeconfigInvalid", fmt.Sprintf("Secret %s/%s key %q is not a valid kubeconfig (%v): make it again with `mesh multicluster link`", link.Namespace, secret.Name, mcv1alpha1.CredentialsKey, err)}
-	}
-	cfg, err := clientcmd.NewDefaultClientConfig(*kc, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, "", &notMirrored{"KubeconfigInvalid", fmt.Sprintf("Secret %s/%s: %v", link.Namespace, secret.Name, err)}
+		return nil, "", &notMirrored{"KubeconfigInvalid", fmt.Sprintf("Secret %s/%s key %q: %v: make it again with `mesh multicluster link`", link.Namespace, secret.Name, mcv1alpha1.CredentialsKey, err)}
 	}
 	cfg.UserAgent = "meshfed-link-controller"
 	sum := sha256.Sum256(data)
@@ -169,39 +162,57 @@ func (r *linkReconciler) readOnlyCached(ctx context.Context, link types.Namespac
 	return r.readOnly(ctx, cfg)
 }
 
-// writeChecks are what read-only credentials must not be allowed: tried on the remote with
-// SelfSubjectAccessReviews, cluster-wide.
-var writeChecks = []authorizationv1.ResourceAttributes{
-	{Verb: "create", Resource: "services"},
-	{Verb: "update", Resource: "services"},
-	{Verb: "delete", Resource: "services"},
-	{Verb: "create", Group: "discovery.k8s.io", Resource: "endpointslices"},
-	{Verb: "delete", Group: "discovery.k8s.io", Resource: "endpointslices"},
-	{Verb: "create", Resource: "pods"},
-	{Verb: "delete", Resource: "pods"},
-	{Verb: "get", Resource: "secrets"},
-	{Verb: "create", Resource: "secrets"},
-}
-
-// checkReadOnly asks the remote what the credentials may do.
-func checkReadOnly(ctx context.Context, cfg *rest.Config) error {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
+// forbiddenAccess is what a Link's credentials must not be allowed anywhere in the remote
+// cluster: writing what the link controller only reads, and reading Secrets.
+var forbiddenAccess = func() []authorizationv1.ResourceAttributes {
+	var out []authorizationv1.ResourceAttributes
+	for _, r := range []struct{ group, resource string }{
+		{"", "services"}, {"discovery.k8s.io", "endpointslices"}, {"", "pods"}, {"", "secrets"},
+	} {
+		for _, verb := range []string{"create", "update", "patch", "delete"} {
+			out = append(out, authorizationv1.ResourceAttributes{Verb: verb, Group: r.group, Resource: r.resource})
+		}
 	}
-	for _, attrs := range writeChecks {
+	for _, verb := range []string{"get", "list", "watch"} {
+		out = append(out, authorizationv1.ResourceAttributes{Verb: verb, Resource: "secrets"})
+	}
+	return out
+}()
+
+// ForbiddenAllowed asks the remote's authorizer, as the credentials cs holds, what of
+// forbiddenAccess they may do: tried, not assumed. Empty means read-only. The controller and
+// `mesh multicluster check` share it.
+func ForbiddenAllowed(ctx context.Context, cs kubernetes.Interface) ([]string, error) {
+	var allowed []string
+	for _, attrs := range forbiddenAccess {
 		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs}}
 		res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("asking whether the credentials may %s %s: %w", attrs.Verb, attrs.Resource, err)
 		}
 		if res.Status.Allowed {
 			what := attrs.Resource
 			if attrs.Group != "" {
 				what += "." + attrs.Group
 			}
-			return &notMirrored{"NotReadOnly", fmt.Sprintf("the credentials may %s %s in the remote cluster: give the Link the read-only ServiceAccount that `mesh multicluster link` sets up, never an admin's", attrs.Verb, what)}
+			allowed = append(allowed, attrs.Verb+" "+what)
 		}
+	}
+	return allowed, nil
+}
+
+// checkReadOnly refuses credentials that may do more than read.
+func checkReadOnly(ctx context.Context, cfg *rest.Config) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	allowed, err := ForbiddenAllowed(ctx, cs)
+	if err != nil {
+		return err
+	}
+	if len(allowed) > 0 {
+		return &notMirrored{"NotReadOnly", fmt.Sprintf("the credentials may %s in the remote cluster: give the Link the read-only ServiceAccount that `mesh multicluster link` sets up, never an admin's", strings.Join(allowed, ", "))}
 	}
 	return nil
 }

@@ -420,7 +420,7 @@ func TestBadCredentials(t *testing.T) {
 		says       string
 	}{
 		{"no Secret", nil, "SecretNotFound", "mesh multicluster link"},
-		{"not a kubeconfig", []byte("apiVersion: [this is not yaml"), "KubeconfigInvalid", "not a valid kubeconfig"},
+		{"not a kubeconfig", []byte("apiVersion: [this is not yaml"), "KubeconfigInvalid", "the kubeconfig does not parse"},
 		{"a kubeconfig pointing nowhere", []byte(`apiVersion: v1
 kind: Config
 clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]

@@ -1,0 +1,67 @@
+package deploy
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+
+	mcscrd "sigs.k8s.io/mcs-api/config/crd"
+)
+
+// Manifest is one embedded file: its path under deploy/ and its content, one or more YAML
+// documents.
+type Manifest struct {
+	Path string
+	Data []byte
+}
+
+//go:embed crds/*.yaml
+var crds embed.FS
+
+//go:embed multicluster/*.yaml
+var multicluster embed.FS
+
+// multiclusterOrder is the order to apply the multicluster manifests in: the namespace before
+// what lives in it, the ServiceAccounts before the token Secret that names one.
+var multiclusterOrder = []string{
+	"multicluster/namespace.yaml",
+	"multicluster/link-controller.yaml",
+	"multicluster/remote-reader.yaml",
+}
+
+// CRDs returns the CustomResourceDefinitions: this repository's, one file each in the order
+// of their names, then the MCS API's ServiceExport.
+func CRDs() []Manifest {
+	// The MCS API's ServiceExport, as its module ships it: a cluster that exports with it
+	// needs the CRD, and meshfed reads it.
+	return append(mustRead(crds, globbed(crds, "crds/*.yaml")),
+		Manifest{Path: "sigs.k8s.io/mcs-api/config/crd/multicluster.x-k8s.io_serviceexports.yaml", Data: mcscrd.ServiceExportCRD})
+}
+
+// Multicluster returns the manifests of `mesh multicluster install`, CRDs excluded, in the
+// order to apply them.
+func Multicluster() []Manifest {
+	return mustRead(multicluster, multiclusterOrder)
+}
+
+func globbed(fsys fs.FS, pattern string) []string {
+	names, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		panic(err) // the pattern is a constant: a bad one is a bug caught by any test
+	}
+	return names
+}
+
+// mustRead reads embedded files, which cannot fail but for a bug in the names above.
+func mustRead(fsys fs.FS, names []string) []Manifest {
+	out := make([]Manifest, 0, len(names))
+	for _, n := range names {
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			panic(fmt.Sprintf("deploy: embedded manifest %s: %v", path.Clean(n), err))
+		}
+		out = append(out, Manifest{Path: n, Data: b})
+	}
+	return out
+}

@@ -1,0 +1,55 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"slices"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// Every embedded multicluster manifest is printed: one added to the folder but not to the
+// order would be silently left out of `mesh multicluster install`.
+func TestMulticlusterOrderListsEveryFile(t *testing.T) {
+	embedded := globbed(multicluster, "multicluster/*.yaml")
+	ordered := slices.Clone(multiclusterOrder)
+	slices.Sort(ordered)
+	if !slices.Equal(embedded, ordered) {
+		t.Errorf("embedded %v, ordered %v: list every file of deploy/multicluster in multiclusterOrder", embedded, multiclusterOrder)
+	}
+}
+
+// Every document parses and names its kind and name: what kubectl apply needs.
+func TestManifestsParse(t *testing.T) {
+	all := append(CRDs(), Multicluster()...)
+	if len(CRDs()) == 0 {
+		t.Fatal("no CRDs embedded")
+	}
+	for _, m := range all {
+		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(m.Data), 4096)
+		n := 0
+		for {
+			var u unstructured.Unstructured
+			err := d.Decode(&u.Object)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: document %d: %v", m.Path, n, err)
+			}
+			if u.Object == nil {
+				continue
+			}
+			if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
+				t.Errorf("%s: document %d lacks apiVersion, kind or metadata.name", m.Path, n)
+			}
+			n++
+		}
+		if n == 0 {
+			t.Errorf("%s holds no document", m.Path)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package meshcmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
+)
+
+// Run runs mesh with args and the given streams; it prints its own errors on errOut.
+func Run(args []string, in io.Reader, out, errOut io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := NewCommand(cmdutil.IOStreams{In: in, Out: out, ErrOut: errOut})
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(errOut, "ERROR:", err)
+	}
+	return err
+}
+
+// NewCommand returns the root command, reaching clusters as its flags say.
+func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
+	flags := &cmdutil.ConfigFlags{}
+	cmd := newRoot(streams)
+	flags.AddFlags(cmd.PersistentFlags())
+	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
+	return cmd
+}
+
+func newRoot(streams cmdutil.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mesh",
+		Short: "meshfed: a service mesh for federated Kubernetes clusters",
+		Long: `mesh installs and operates meshfed. Its commands read clusters as kubectl does
+(--kubeconfig, --context) and print YAML for kubectl apply -f -: they never change a
+cluster themselves.`,
+		Example: `  # Join west and east: install in both, then let west mirror what east exports
+  mesh multicluster install | kubectl --context west apply -f -
+  mesh multicluster install | kubectl --context east apply -f -
+  mesh --context east multicluster link --cluster-name east | kubectl --context west apply -f -
+  mesh --context west multicluster check`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	return cmd
+}

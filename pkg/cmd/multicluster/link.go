@@ -1,0 +1,283 @@
+package multicluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+)
+
+// LinkOptions are the options of `mesh multicluster link`.
+type LinkOptions struct {
+	ClusterName             string
+	ClusterDomain           string
+	APIServerAddress        string
+	GatewayAddresses        []string
+	GatewayPort             int
+	GatewayIdentity         string
+	Selector                string
+	CreateMissingNamespaces bool
+
+	// Set by Complete.
+	gatewayAddressesSet bool
+	gatewayPortSet      bool
+	selector            *metav1.LabelSelector
+
+	factory cmdutil.Factory
+	cmdutil.IOStreams
+}
+
+func newCmdLink(f cmdutil.Factory, streams cmdutil.IOStreams) *cobra.Command {
+	o := &LinkOptions{factory: f, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "link --cluster-name NAME",
+		Short: "Print what another cluster applies to mirror this one's exported services",
+		Long: `link runs against the cluster to be mirrored (say east) and prints, for kubectl apply -f -
+in the cluster that mirrors it (say west):
+
+  - a Secret cluster-credentials-<name> in mesh-multicluster holding a kubeconfig that
+    reaches this cluster as its read-only ServiceAccount remote-reader, with the token of
+    the Secret remote-reader-token: never your own credentials;
+  - a Link named <name> that tells west's link controller to mirror what this cluster
+    exports, through its east-west gateway.
+
+The API server's address is the one your kubeconfig uses, unless --api-server-address says
+how the other cluster reaches it. The gateway's addresses and port come from the Service
+mesh-gateway in mesh-multicluster (its LoadBalancer addresses, its port named mesh-gateway),
+unless --gateway-addresses and --gateway-port are given; they must be when there is no such
+Service.
+
+This cluster must have the multicluster components: mesh multicluster install | kubectl apply -f -`,
+		Example: `  # Let west mirror east
+  mesh --context east multicluster link --cluster-name east | kubectl --context west apply -f -
+
+  # The API server and the gateway are reached at other addresses from west
+  mesh --context east multicluster link --cluster-name east \
+    --api-server-address https://198.18.0.2:6443 \
+    --gateway-addresses 198.18.0.100 --gateway-port 4143 | kubectl --context west apply -f -
+
+  # Mirror only the exported Services labelled tier=front, creating their namespaces in west
+  mesh --context east multicluster link --cluster-name east \
+    --selector tier=front --create-missing-namespaces | kubectl --context west apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.ClusterName, "cluster-name", "", "this cluster's name in the federation: the Link's name and the suffix of its mirrors (<service>-<name>); a DNS label of at most 32 characters")
+	fl.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "this cluster's DNS domain")
+	fl.StringVar(&o.APIServerAddress, "api-server-address", "", "https://host:port at which the other cluster reaches this API server (default: the server of your kubeconfig)")
+	fl.StringSliceVar(&o.GatewayAddresses, "gateway-addresses", nil, "comma-separated IPs or DNS names of this cluster's east-west gateway (default: the LoadBalancer addresses of the Service mesh-gateway)")
+	fl.IntVar(&o.GatewayPort, "gateway-port", mcv1alpha1.DefaultGatewayPort, "port of this cluster's east-west gateway, when not given read from the port named mesh-gateway of the Service mesh-gateway")
+	fl.StringVar(&o.GatewayIdentity, "gateway-identity", "", "identity the gateway presents, spiffe://<trust-domain>/ns/<namespace>/sa/<serviceaccount>")
+	fl.StringVarP(&o.Selector, "selector", "l", "", "mirror only the exported Services this label selector selects, such as tier=front (default: every exported Service)")
+	fl.BoolVar(&o.CreateMissingNamespaces, "create-missing-namespaces", false, "let the other cluster create the namespace of an export it lacks, instead of leaving that export unmirrored")
+	return cmd
+}
+
+// Complete notes which flags were given and parses the selector.
+func (o *LinkOptions) Complete(cmd *cobra.Command) error {
+	o.gatewayAddressesSet = cmd.Flags().Changed("gateway-addresses")
+	o.gatewayPortSet = cmd.Flags().Changed("gateway-port")
+	sel, err := parseSelector(o.Selector)
+	if err != nil {
+		return err
+	}
+	o.selector = sel
+	return nil
+}
+
+// Validate checks the flags.
+func (o *LinkOptions) Validate() error {
+	if err := validateClusterName(o.ClusterName); err != nil {
+		return err
+	}
+	if err := validateClusterDomain(o.ClusterDomain); err != nil {
+		return err
+	}
+	if o.APIServerAddress != "" {
+		if err := validateAPIServerAddress("--api-server-address", o.APIServerAddress); err != nil {
+			return err
+		}
+	}
+	if o.gatewayAddressesSet {
+		if len(o.GatewayAddresses) == 0 {
+			return errors.New("--gateway-addresses is empty: give the gateway's addresses, such as --gateway-addresses 198.18.0.100, or leave the flag out to read them from the Service mesh-gateway")
+		}
+		if err := validateGatewayAddresses(o.GatewayAddresses); err != nil {
+			return err
+		}
+	}
+	if err := validatePort("--gateway-port", o.GatewayPort); err != nil {
+		return err
+	}
+	if o.GatewayIdentity != "" {
+		if err := validateIdentity(o.GatewayIdentity); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run reads this cluster and prints the Secret and the Link.
+func (o *LinkOptions) Run(ctx context.Context) error {
+	config, err := o.factory.RESTConfig()
+	if err != nil {
+		return err
+	}
+	c, err := o.factory.ClientsFor(config)
+	if err != nil {
+		return err
+	}
+	server := o.APIServerAddress
+	if server == "" {
+		server = config.Host
+		if err := validateAPIServerAddress("the kubeconfig's server", server); err != nil {
+			return fmt.Errorf("%w; or pass --api-server-address", err)
+		}
+		if isLoopback(server) {
+			fmt.Fprintf(o.ErrOut, "Warning: the API server address %s is this machine's only; other clusters cannot reach it there. Pass --api-server-address with the address they reach it at.\n", server)
+		}
+	}
+	token, ca, err := readReaderToken(ctx, c)
+	if err != nil {
+		return err
+	}
+	addrs, port, err := o.gateway(ctx, c)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := readerKubeconfig(o.ClusterName, server, token, ca)
+	if err != nil {
+		return err
+	}
+	secret := &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      CredentialsSecretName(o.ClusterName),
+			Namespace: Namespace,
+			Labels:    map[string]string{mcv1alpha1.LabelClusterName: o.ClusterName},
+		},
+		Type: corev1.SecretTypeOpaque,
+		// In clear, so that whoever applies it sees what they hand over: a token and no
+		// more. The API server stores it under data as any Secret.
+		StringData: map[string]string{mcv1alpha1.CredentialsKey: string(kubeconfig)},
+	}
+	link := &mcv1alpha1.Link{
+		TypeMeta: metav1.TypeMeta{APIVersion: mcv1alpha1.GroupVersion.String(), Kind: "Link"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      o.ClusterName,
+			Namespace: Namespace,
+			Labels:    map[string]string{mcv1alpha1.LabelClusterName: o.ClusterName},
+		},
+		Spec: mcv1alpha1.LinkSpec{
+			TargetClusterName:       o.ClusterName,
+			TargetClusterDomain:     o.ClusterDomain,
+			CredentialsSecret:       secret.Name,
+			GatewayAddresses:        addrs,
+			GatewayPort:             port,
+			GatewayIdentity:         o.GatewayIdentity,
+			Selector:                o.selector,
+			CreateMissingNamespaces: o.CreateMissingNamespaces,
+		},
+	}
+	return cmdutil.PrintYAML(o.Out, secret, link)
+}
+
+// readReaderToken reads the remote reader's token and the cluster's CA from the token Secret.
+func readReaderToken(ctx context.Context, c *cmdutil.Clients) (token, ca []byte, err error) {
+	s, err := c.Kube.CoreV1().Secrets(Namespace).Get(ctx, RemoteReaderTokenSecret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, fmt.Errorf("no Secret %s/%s in this cluster (%s): install the multicluster components first: %s", Namespace, RemoteReaderTokenSecret, c.Host, installCommand)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the Secret %s/%s: %w", Namespace, RemoteReaderTokenSecret, err)
+	}
+	if s.Type != corev1.SecretTypeServiceAccountToken || s.Annotations[corev1.ServiceAccountNameKey] != RemoteReaderName {
+		return nil, nil, fmt.Errorf("the Secret %s/%s is not a token of the ServiceAccount %s (type %q, for %q): delete it and install again: %s", Namespace, RemoteReaderTokenSecret, RemoteReaderName, s.Type, s.Annotations[corev1.ServiceAccountNameKey], installCommand)
+	}
+	token, ca = s.Data[corev1.ServiceAccountTokenKey], s.Data[corev1.ServiceAccountRootCAKey]
+	if len(token) == 0 || len(ca) == 0 {
+		return nil, nil, fmt.Errorf("the Secret %s/%s has no %s or %s yet: the token controller fills it moments after install, so try again; if it stays empty, check that the ServiceAccount %s exists (%s)", Namespace, RemoteReaderTokenSecret, corev1.ServiceAccountTokenKey, corev1.ServiceAccountRootCAKey, RemoteReaderName, installCommand)
+	}
+	return token, ca, nil
+}
+
+// gateway returns the gateway's addresses and port: the flags', else the gateway Service's.
+func (o *LinkOptions) gateway(ctx context.Context, c *cmdutil.Clients) ([]string, int32, error) {
+	if o.gatewayAddressesSet {
+		return o.GatewayAddresses, int32(o.GatewayPort), nil
+	}
+	svc, err := c.Kube.CoreV1().Services(Namespace).Get(ctx, GatewayServiceName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, 0, fmt.Errorf("no gateway Service %s/%s in this cluster to read the gateway's addresses from: pass --gateway-addresses (and --gateway-port) with the addresses other clusters reach this cluster's gateway at", Namespace, GatewayServiceName)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the gateway Service %s/%s: %w", Namespace, GatewayServiceName, err)
+	}
+	addrs, port := gatewayOf(svc)
+	if len(addrs) == 0 {
+		return nil, 0, fmt.Errorf("the gateway Service %s/%s (type %s) has no LoadBalancer address yet: wait for one (kubectl -n %s get service %s), or pass --gateway-addresses", Namespace, GatewayServiceName, svc.Spec.Type, Namespace, GatewayServiceName)
+	}
+	if err := validateGatewayAddresses(addrs); err != nil {
+		return nil, 0, fmt.Errorf("the gateway Service's addresses: %w", err)
+	}
+	if o.gatewayPortSet {
+		port = int32(o.GatewayPort)
+	}
+	return addrs, port, nil
+}
+
+// gatewayOf returns the LoadBalancer addresses of the gateway Service, and the port named
+// mesh-gateway or else the default.
+func gatewayOf(svc *corev1.Service) ([]string, int32) {
+	var addrs []string
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		a := in.IP
+		if a == "" {
+			a = in.Hostname
+		}
+		if a != "" && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	port := int32(mcv1alpha1.DefaultGatewayPort)
+	for _, p := range svc.Spec.Ports {
+		if p.Name == GatewayPortName {
+			port = p.Port
+		}
+	}
+	return addrs, port
+}
+
+// readerKubeconfig is a kubeconfig with one cluster, user and context, all named cluster,
+// that authenticates with token only.
+func readerKubeconfig(cluster, server string, token, ca []byte) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[cluster] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
+	cfg.AuthInfos[cluster] = &clientcmdapi.AuthInfo{Token: string(token)}
+	cfg.Contexts[cluster] = &clientcmdapi.Context{Cluster: cluster, AuthInfo: cluster}
+	cfg.CurrentContext = cluster
+	b, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return nil, fmt.Errorf("writing the kubeconfig: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,58 @@
+package multicluster
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+)
+
+// NewCmdMulticluster returns `mesh multicluster` and its commands, reaching clusters through f.
+func NewCmdMulticluster(f cmdutil.Factory, streams cmdutil.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "multicluster",
+		Aliases: []string{"mc"},
+		Short:   "Join clusters so that each mirrors the services the others export",
+		Long: `multicluster joins clusters into a federation. Every cluster runs the link controller
+(install); linking west to east (link, run against east, applied to west) makes west mirror
+every Service that east exports, as <name>-east in the same namespace. A Service is exported
+with the label mirror.meshfed.io/exported=true (through east's gateway) or
+=remote-discovery (straight to east's pods), or with a ServiceExport.`,
+		Example: `  # Install in both clusters
+  mesh multicluster install | kubectl --context west apply -f -
+  mesh multicluster install | kubectl --context east apply -f -
+
+  # Let west mirror what east exports
+  mesh --context east multicluster link --cluster-name east | kubectl --context west apply -f -
+
+  # See that it works
+  mesh --context west multicluster check
+
+  # Stop mirroring east in west
+  mesh --context west multicluster unlink --cluster-name east | kubectl --context west delete --ignore-not-found -f -`,
+		Args: unknownCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(
+		newCmdInstall(streams),
+		newCmdLink(f, streams),
+		newCmdUnlink(f, streams),
+		newCmdCheck(f, streams),
+	)
+	return cmd
+}
+
+// unknownCommand refuses arguments to a command that only groups others, suggesting the
+// command meant: cobra would print the help and succeed.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return fmt.Errorf("%s", msg)
+}
