@@ -111,3 +111,28 @@ func Leftovers(root string) ([]string, error) {
 	}
 	return left, nil
 }
+
+// componentPIDs finds the processes of one component of a node: its binary's name, and a
+// command line that names the node's folder.
+func componentPIDs(l layout, component string) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
+		if filepath.Base(args[0]) == component && bytes.Contains(cmdline, []byte(l.dir+"/")) && alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}

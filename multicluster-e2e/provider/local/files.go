@@ -21,6 +21,7 @@ func (l layout) path(elem ...string) string {
 func (l layout) pki(name string) string    { return l.path("pki", name) }
 func (l layout) config(name string) string { return l.path("config", name) }
 func (l layout) log(name string) string    { return l.path("logs", name+".log") }
+func (l layout) hold(name string) string   { return l.path("hold", name) }
 func (l layout) containerdSocket() string  { return l.path("containerd", "containerd.sock") }
 func (l layout) nodeSpec() string          { return l.config("node.json") }
 

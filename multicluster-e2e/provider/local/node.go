@@ -199,9 +199,21 @@ func (s *supervisor) reap(restarts chan<- *component) {
 			continue
 		}
 		delete(s.byPID, pid)
-		s.log.Warn("component exited, restarting in 1s", "component", c.Name, "status", ws.ExitStatus(), "signal", ws.Signal())
-		time.AfterFunc(time.Second, func() { restarts <- c })
+		s.log.Warn("component exited, restarting in 1s unless held", "component", c.Name, "status", ws.ExitStatus(), "signal", ws.Signal())
+		s.restartLater(c, restarts)
 	}
+}
+
+// restartLater restarts c in a second, or once its hold file is gone: the provider holds a
+// component down (StopComponent) to show what a cluster does without it.
+func (s *supervisor) restartLater(c *component, restarts chan<- *component) {
+	time.AfterFunc(time.Second, func() {
+		if _, err := os.Stat(layout{s.spec.Dir}.hold(c.Name)); err == nil {
+			s.restartLater(c, restarts)
+			return
+		}
+		restarts <- c
+	})
 }
 
 func (s *supervisor) awaitReady(c *component, sigs <-chan os.Signal, restarts chan<- *component) error {

@@ -343,6 +343,38 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// StopComponent stops one component of a cluster's node (such as "kube-apiserver") and keeps
+// it down until StartComponent: what a test does to see the cluster without it.
+func (p *Provider) StopComponent(cluster, component string) error {
+	l := p.layout(cluster)
+	if err := os.MkdirAll(filepath.Dir(l.hold(component)), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(l.hold(component), nil, 0o644); err != nil {
+		return err
+	}
+	pids, err := componentPIDs(l, component)
+	if err != nil {
+		return err
+	}
+	if len(pids) == 0 {
+		return fmt.Errorf("no %s runs in cluster %s", component, cluster)
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	return nil
+}
+
+// StartComponent lets a component stopped by StopComponent run again; the node's init starts
+// it within a second or two.
+func (p *Provider) StartComponent(cluster, component string) error {
+	if err := os.Remove(p.layout(cluster).hold(component)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
 // Down removes every process, link, cgroup, mount and file of the run, and of a crashed run.
 func (p *Provider) Down(ctx context.Context) error {
 	nodes, err := runningNodes()
