@@ -42,8 +42,9 @@ unit: ## Unit tests (no root, no clusters).
 e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
 	go test -tags e2e -count=1 -timeout 40m -v ./multicluster-e2e/e2e/
 
-bench: deps clusters ## Time clusters up, and their memory, for two and three clusters.
+bench: deps clusters ## Time clusters up and their memory (1-3 clusters); time export to mirror and the link controller's memory.
 	go run ./bench/clusters -sizes 1,2,3
+	go run ./bench/mirror
 
 $(CONTROLLER_GEN): hack/tools/controller-tools/go.mod hack/tools/controller-tools/go.sum
 	@mkdir -p $(dir $@)

@@ -19,7 +19,7 @@ import (
 )
 
 // serviceRange keeps even an apiserver without a kube-proxy inside the run's address space.
-const serviceRange = "198.19.240.0/24"
+const serviceRange = "198.19.240.0/20"
 
 // Assets returns a folder holding kube-apiserver and etcd, as envtest wants them, building
 // kube-apiserver on the first use (minutes; cached after).
@@ -57,5 +57,10 @@ func Assets(ctx context.Context) (string, error) {
 func New(assets string) *envtest.Environment {
 	env := &envtest.Environment{BinaryAssetsDirectory: assets, ErrorIfCRDPathMissing: true}
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", serviceRange)
+	// Debian's etcd 3.4 tells watchers its progress every 10 minutes by default, and the
+	// apiserver's watch cache waits on it before answering a watch or list "from now" on a
+	// quiet resource: seconds of delay. Kubernetes asks for a few seconds or less.
+	env.ControlPlane.Etcd = &envtest.Etcd{}
+	env.ControlPlane.Etcd.Configure().Set("experimental-watch-progress-notify-interval", "1s")
 	return env
 }

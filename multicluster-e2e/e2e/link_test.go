@@ -315,7 +315,10 @@ spec:
 		for i := 0; i < 200; i += 2 {
 			half = append(half, fmt.Sprintf("svc-%03d", i))
 		}
-		go func() { _, err := e.kubectl(ctx, "east", "", append([]string{"-n", "shop", "delete", "service", "--wait=false"}, half...)...); done <- err }()
+		go func() {
+			_, err := e.kubectl(ctx, "east", "", append([]string{"-n", "shop", "delete", "service", "--wait=false"}, half...)...)
+			done <- err
+		}()
 		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "delete", "pod", "-l", "app.kubernetes.io/name=link-controller", "--wait=false"); err != nil {
 			t.Fatal(err)
 		}

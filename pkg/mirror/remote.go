@@ -179,6 +179,7 @@ func (rs *remotes) start(link types.NamespacedName, cfg *rest.Config, credential
 		// Only what the Link's read-only credentials may read, and nothing cached that is not
 		// asked for.
 		o.Cache.ReaderFailOnMissingInformer = true
+		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("remote cluster: %w", err)

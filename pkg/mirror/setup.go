@@ -42,6 +42,9 @@ func Scheme() (*runtime.Scheme, error) {
 func CacheOptions(linkNamespace string) cache.Options {
 	mirrors := labels.SelectorFromSet(labels.Set{mcv1alpha1.LabelMirroredService: "true"})
 	return cache.Options{
+		// Managed fields are most of an object's size and none of the controller's business;
+		// updates from a stripped object leave them as they are.
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Service{}:            {Label: mirrors},
 			&discoveryv1.EndpointSlice{}: {Label: mirrors},
@@ -76,6 +79,11 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	st := newStatuses(linkChanged)
 	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
 
+	// Mirrors are written into namespaces the mirror controller checks first: its informer
+	// starts with the manager, not lazily under the first export.
+	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {
+		return err
+	}
 	mirrors, err := controller.NewTyped("mirror", mgr, controller.TypedOptions[mirrorKey]{
 		Reconciler:              &mirrorReconciler{client: mgr.GetClient(), remotes: rs, statuses: st, reconciled: opts.Reconciled},
 		MaxConcurrentReconciles: opts.Workers,

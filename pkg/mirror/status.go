@@ -3,6 +3,7 @@ package mirror
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,10 +21,36 @@ type statuses struct {
 
 	mu     sync.Mutex
 	byLink map[types.NamespacedName]map[types.NamespacedName]mcv1alpha1.ServiceStatus
+	// due holds the Links whose status write is already scheduled.
+	due map[types.NamespacedName]bool
 }
 
+// statusDelay gathers the changes of a burst (a thousand exports at once) into a few writes
+// of the Link's status, which holds one entry per export, instead of one write per export.
+const statusDelay = 500 * time.Millisecond
+
 func newStatuses(changed func(types.NamespacedName)) *statuses {
-	return &statuses{changed: changed, byLink: map[types.NamespacedName]map[types.NamespacedName]mcv1alpha1.ServiceStatus{}}
+	return &statuses{
+		changed: changed,
+		byLink:  map[types.NamespacedName]map[types.NamespacedName]mcv1alpha1.ServiceStatus{},
+		due:     map[types.NamespacedName]bool{},
+	}
+}
+
+// schedule tells the link controller of link's changes, once, a little later.
+func (s *statuses) schedule(link types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.due[link] {
+		return
+	}
+	s.due[link] = true
+	time.AfterFunc(statusDelay, func() {
+		s.mu.Lock()
+		delete(s.due, link)
+		s.mu.Unlock()
+		s.changed(link)
+	})
 }
 
 func (s *statuses) set(key mirrorKey, mirror string, status metav1.ConditionStatus, reason, message string) {
@@ -41,7 +68,7 @@ func (s *statuses) set(key mirrorKey, mirror string, status metav1.ConditionStat
 	changed := !had || old.Mirror != mirror || !sameCondition(old.Conditions, st.Conditions)
 	s.mu.Unlock()
 	if changed {
-		s.changed(key.Link)
+		s.schedule(key.Link)
 	}
 }
 
@@ -64,7 +91,7 @@ func (s *statuses) forget(key mirrorKey) {
 	delete(s.byLink[key.Link], name)
 	s.mu.Unlock()
 	if had {
-		s.changed(key.Link)
+		s.schedule(key.Link)
 	}
 }
 

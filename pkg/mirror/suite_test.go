@@ -5,23 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	mcscrd "sigs.k8s.io/mcs-api/config/crd"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/meshfed/internal/testenv"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
@@ -60,31 +54,15 @@ func runSuite(m *testing.M) int {
 	if err != nil {
 		panic(err)
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-
-	localSide.env = testenv.New(assets)
-	localSide.env.CRDDirectoryPaths = []string{filepath.Join(root, "deploy", "crds")}
-	remoteSide.env = testenv.New(assets)
-	var exportCRD apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(mcscrd.ServiceExportCRD, &exportCRD); err != nil {
-		panic(err)
-	}
-	remoteSide.env.CRDs = []*apiextensionsv1.CustomResourceDefinition{&exportCRD}
-	for _, sd := range []*side{&localSide, &remoteSide} {
-		if sd.cfg, err = sd.env.Start(); err != nil {
-			fmt.Fprintln(os.Stderr, "starting an apiserver:", err)
-			return 1
-		}
-		defer sd.env.Stop()
-		if sd.client, err = client.New(sd.cfg, client.Options{Scheme: scheme}); err != nil {
-			panic(err)
-		}
-	}
-	if err := setUpRemoteUsers(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "remote users:", err)
+	pair, err := testenv.StartPair(ctx, assets, scheme)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer pair.Stop()
+	localSide = side{env: pair.Local.Env, cfg: pair.Local.Config, client: pair.Local.Client}
+	remoteSide = side{env: pair.Remote.Env, cfg: pair.Remote.Config, client: pair.Remote.Client}
+	readerKubeconfig, adminKubeconfig = pair.ReaderKubeconfig, pair.AdminKubeconfig
 	if err := localSide.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: linkNamespace}}); err != nil {
 		panic(err)
 	}
@@ -108,50 +86,6 @@ func runSuite(m *testing.M) int {
 		}
 	}()
 	return m.Run()
-}
-
-// setUpRemoteUsers makes the remote's read-only reader and an admin.
-func setUpRemoteUsers(ctx context.Context) error {
-	if err := setUpReader(ctx, remoteSide.client); err != nil {
-		return err
-	}
-	reader, err := remoteSide.env.AddUser(envtest.User{Name: "reader"}, nil)
-	if err != nil {
-		return err
-	}
-	if readerKubeconfig, err = reader.KubeConfig(); err != nil {
-		return err
-	}
-	admin, err := remoteSide.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	adminKubeconfig, err = admin.KubeConfig()
-	return err
-}
-
-// setUpReader gives the user "reader" the RBAC `mesh multicluster install` gives the remote
-// reader: read Services, Pods, EndpointSlices and ServiceExports, nothing else.
-func setUpReader(ctx context.Context, c client.Client) error {
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"services", "pods"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"get", "list", "watch"}},
-		},
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "reader"}},
-	}
-	for _, obj := range []client.Object{role, binding} {
-		if err := c.Create(ctx, obj); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // fixture is one test's Link and namespace, on both sides.

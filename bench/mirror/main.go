@@ -1,0 +1,374 @@
+// Command mirror measures the link controller against two real apiservers (envtest on the
+// kube-apiserver this repo builds and Debian's etcd), with the controller running as its own
+// process, as in a cluster:
+//
+//   - export to mirror ready in the other cluster, p50 and p99 over 100 single exports, beside
+//     the floor: how long the same apiserver takes to tell a plain watch of the change;
+//
+//   - 1,000 Services exported at once, time until all are mirrored;
+//
+//   - the controller's RSS holding 1,000 mirrors.
+//
+//     go run ./bench/mirror [-singles 100] [-bulk 1000]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/meshfed/meshfed/internal/testenv"
+	"github.com/meshfed/meshfed/multicluster-e2e/build"
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/mirror"
+)
+
+func main() {
+	singles := flag.Int("singles", 100, "single exports timed one after the other")
+	bulk := flag.Int("bulk", 1000, "Services exported at once")
+	flag.Parse()
+	if err := run(*singles, *bulk); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(singles, bulk int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	assets, err := testenv.Assets(ctx)
+	if err != nil {
+		return err
+	}
+	scheme, err := mirror.Scheme()
+	if err != nil {
+		return err
+	}
+	pair, err := testenv.StartPair(ctx, assets, scheme)
+	if err != nil {
+		return err
+	}
+	defer pair.Stop()
+	local, err := kubernetes.NewForConfig(pair.Local.Config)
+	if err != nil {
+		return err
+	}
+	remote, err := kubernetes.NewForConfig(pair.Remote.Config)
+	if err != nil {
+		return err
+	}
+
+	for _, ns := range []string{"mesh-multicluster", "single", "bulk"} {
+		for _, cs := range []kubernetes.Interface{local, remote} {
+			if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := local.CoreV1().Secrets("mesh-multicluster").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "cluster-credentials-east"},
+		Data:       map[string][]byte{mcv1alpha1.CredentialsKey: pair.ReaderKubeconfig},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if err := pair.Local.Client.Create(ctx, &mcv1alpha1.Link{
+		ObjectMeta: metav1.ObjectMeta{Name: "east", Namespace: "mesh-multicluster"},
+		Spec: mcv1alpha1.LinkSpec{TargetClusterName: "east", CredentialsSecret: "cluster-credentials-east",
+			GatewayAddresses: []string{"198.18.0.250"}, GatewayPort: 4143},
+	}); err != nil {
+		return err
+	}
+	controller, err := startController(ctx, pair.Local)
+	if err != nil {
+		return err
+	}
+	defer controller.Process.Kill()
+
+	floor, err := watchFloor(ctx, remote, singles)
+	if err != nil {
+		return err
+	}
+	mirrors, err := watchMirrors(ctx, local)
+	if err != nil {
+		return err
+	}
+	// One export first, not counted: the first of a namespace waits for caches to start.
+	if _, err := singleExports(ctx, remote, mirrors, "warmup", 1); err != nil {
+		return withLinkStatus(ctx, pair.Local, err)
+	}
+	single, err := singleExports(ctx, remote, mirrors, "one", singles)
+	if err != nil {
+		return withLinkStatus(ctx, pair.Local, err)
+	}
+	bulkTook, bulkCreated, err := bulkExport(ctx, remote, mirrors, bulk)
+	if err != nil {
+		return withLinkStatus(ctx, pair.Local, err)
+	}
+	rss, err := rssOf(controller.Process.Pid)
+	if err != nil {
+		return err
+	}
+
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "measure\tmeshfed link controller\tbaseline: a plain watch of the remote\tgoal")
+	fmt.Fprintf(w, "export -> mirror ready, p50 (%d single exports)\t%s\t%s\t\n", singles, ms(pct(single, 50)), ms(pct(floor, 50)))
+	fmt.Fprintf(w, "export -> mirror ready, p99\t%s\t%s\t< 500 ms\n", ms(pct(single, 99)), ms(pct(floor, 99)))
+	fmt.Fprintf(w, "%d exported at once, until all mirrored\t%s\t%s (creating them)\t< 5 s\n", bulk, bulkTook.Round(time.Millisecond), bulkCreated.Round(time.Millisecond))
+	fmt.Fprintf(w, "controller RSS with %d mirrors\t%d MiB\t\t< 60 MiB\n", bulk+singles, rss>>20)
+	return w.Flush()
+}
+
+// withLinkStatus adds what the Link says to a failure.
+func withLinkStatus(ctx context.Context, local *testenv.Cluster, err error) error {
+	var link mcv1alpha1.Link
+	if gerr := local.Client.Get(ctx, types.NamespacedName{Namespace: "mesh-multicluster", Name: "east"}, &link); gerr != nil {
+		return err
+	}
+	for _, c := range link.Status.Conditions {
+		err = fmt.Errorf("%w\n  Link %s=%s %s: %s", err, c.Type, c.Status, c.Reason, c.Message)
+	}
+	for _, s := range link.Status.Services {
+		for _, c := range s.Conditions {
+			err = fmt.Errorf("%w\n  %s/%s %s=%s %s: %s", err, s.Namespace, s.Name, c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+	return err
+}
+
+// startController runs the link controller's binary against local, as its own process.
+func startController(ctx context.Context, local *testenv.Cluster) (*exec.Cmd, error) {
+	b, err := build.NewFromWorkingDir(os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := b.Repo(ctx, "./cmd/link")
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := local.Kubeconfig(envtest.User{Name: "link-controller", Groups: []string{"system:masters"}})
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "bench-mirror-")
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(tmp, "kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "link"), "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+path)
+	logFile, err := os.Create(filepath.Join(tmp, "link.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	return cmd, cmd.Start()
+}
+
+// watchFloor times how long the remote apiserver takes to tell a watch of a new Service: the
+// least any mirror can take.
+func watchFloor(ctx context.Context, remote kubernetes.Interface, n int) ([]time.Duration, error) {
+	added := make(chan string, 16)
+	factory := informers.NewSharedInformerFactoryWithOptions(remote, 0, informers.WithNamespace("default"))
+	inf := factory.Core().V1().Services().Informer()
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		if s, ok := obj.(*corev1.Service); ok {
+			added <- s.Name
+		}
+	}}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	for len(added) > 0 {
+		<-added // the kubernetes Service, already there
+	}
+	var out []time.Duration
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("floor-%d", i)
+		start := time.Now()
+		if _, err := remote.CoreV1().Services("default").Create(ctx, service(name, "default", false), metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		for got := ""; got != name; {
+			select {
+			case got = <-added:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
+
+// mirrorArrivals records when each mirror's EndpointSlice first appears locally.
+type mirrorArrivals struct {
+	mu      sync.Mutex
+	arrived map[string]time.Time
+	notify  chan struct{}
+}
+
+func watchMirrors(ctx context.Context, local kubernetes.Interface) (*mirrorArrivals, error) {
+	m := &mirrorArrivals{arrived: map[string]time.Time{}, notify: make(chan struct{}, 1)}
+	// A list, then a watch from its resourceVersion, again after any error: a watch from "now"
+	// on a type with no recent events can be refused while the apiserver's cache catches up.
+	factory := informers.NewSharedInformerFactoryWithOptions(local, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = mcv1alpha1.LabelClusterName + "=east"
+	}))
+	inf := factory.Discovery().V1().EndpointSlices().Informer()
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		s, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			return
+		}
+		m.mu.Lock()
+		name := s.Namespace + "/" + s.Labels[mcv1alpha1.LabelRemoteName]
+		if _, seen := m.arrived[name]; !seen {
+			m.arrived[name] = time.Now()
+		}
+		m.mu.Unlock()
+		select {
+		case m.notify <- struct{}{}:
+		default:
+		}
+	}}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	return m, nil
+}
+
+// await waits until every name has arrived, and returns when the last did.
+func (m *mirrorArrivals) await(ctx context.Context, names []string) (time.Time, error) {
+	for {
+		m.mu.Lock()
+		var last time.Time
+		missing := 0
+		for _, n := range names {
+			t, ok := m.arrived[n]
+			if !ok {
+				missing++
+			} else if t.After(last) {
+				last = t
+			}
+		}
+		m.mu.Unlock()
+		if missing == 0 {
+			return last, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("%d of %d mirrors still missing: %w", missing, len(names), ctx.Err())
+		case <-m.notify:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func singleExports(ctx context.Context, remote kubernetes.Interface, m *mirrorArrivals, prefix string, n int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		start := time.Now()
+		if _, err := remote.CoreV1().Services("single").Create(ctx, service(name, "single", true), metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		at, err := m.await(actx, []string{"single/" + name})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, at.Sub(start))
+	}
+	return out, nil
+}
+
+// bulkExport creates n exported Services at once and returns how long until all were
+// mirrored, and how long their creation alone took.
+func bulkExport(ctx context.Context, remote kubernetes.Interface, m *mirrorArrivals, n int) (time.Duration, time.Duration, error) {
+	names := make([]string, n)
+	start := time.Now()
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("many-%04d", i)
+		names[i] = "bulk/" + name
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			_, err := remote.CoreV1().Services("bulk").Create(ctx, service(name, "bulk", true), metav1.CreateOptions{})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			return 0, 0, err
+		}
+	}
+	created := time.Since(start)
+	last, err := m.await(ctx, names)
+	if err != nil {
+		return 0, 0, err
+	}
+	return last.Sub(start), created, nil
+}
+
+func service(name, ns string, exported bool) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}
+	if exported {
+		s.Labels[mcv1alpha1.LabelExported] = mcv1alpha1.ExportedGateway
+	}
+	return s
+}
+
+func rssOf(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
