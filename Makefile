@@ -21,15 +21,8 @@ clusters: ## Build the local clusters CLI.
 	@mkdir -p $(MESHFED_CACHE)/bin
 	go build -o $(CLUSTERS_BIN) ./multicluster-e2e/cmd/clusters
 
-demo: deps clusters ## Bring up west and east afresh and say how to reach them.
-	$(CLUSTERS_BIN) down
-	$(CLUSTERS_BIN) up --clusters west,east
-	@echo
-	@echo "Try:"
-	@echo "  export KUBECONFIG=$$($(CLUSTERS_BIN) kubeconfig) PATH=$(MESHFED_CACHE)/bin:\$$PATH"
-	@echo "  kubectl --context west get nodes"
-	@echo "  kubectl --context east get pods -A"
-	@echo "Remove everything with: make demo-down"
+demo: deps ## Bring up west and east afresh, link west to east, and say how to reach them.
+	hack/demo.sh
 
 demo-down: clusters ## Remove the demo's clusters.
 	$(CLUSTERS_BIN) down
