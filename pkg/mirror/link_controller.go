@@ -11,10 +11,8 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -239,20 +237,8 @@ func (r *linkReconciler) enqueueAll(ctx context.Context, link types.NamespacedNa
 // reconcileDelete removes every mirror of the Link, then lets the Link go.
 func (r *linkReconciler) reconcileDelete(ctx context.Context, s *linkScope) error {
 	r.remotes.stop(s.key)
-	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key)}
-	for _, list := range []client.ObjectList{&discoveryv1.EndpointSliceList{}, &corev1.ServiceList{}} {
-		if err := r.client.List(ctx, list, sel); err != nil {
-			return err
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return err
-		}
-		for _, item := range items {
-			if err := r.client.Delete(ctx, item.(client.Object)); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
+	if err := deleteMirrors(ctx, r.client, []client.ListOption{client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key)}}, nil); err != nil {
+		return err
 	}
 	r.statuses.dropLink(s.key)
 	if controllerutil.RemoveFinalizer(s.link, finalizer) {

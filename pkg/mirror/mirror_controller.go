@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -265,24 +266,26 @@ func conflict(kind string, obj client.Object) error {
 // prune deletes the mirrors of key not in keep (all of them when keep is nil).
 func (r *mirrorReconciler) prune(ctx context.Context, key mirrorKey, keep map[string]bool) error {
 	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(key.Link), mcv1alpha1.LabelRemoteName: key.Name}
-	var svcs corev1.ServiceList
-	if err := r.client.List(ctx, &svcs, client.InNamespace(key.Namespace), sel); err != nil {
-		return err
-	}
-	for i := range svcs.Items {
-		if !keep["Service/"+svcs.Items[i].Name] {
-			if err := r.client.Delete(ctx, &svcs.Items[i]); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
+	return deleteMirrors(ctx, r.client, []client.ListOption{client.InNamespace(key.Namespace), sel}, keep)
+}
+
+// deleteMirrors deletes the Services and EndpointSlices opts select, but for those keep
+// holds as "Service/<name>" or "EndpointSlice/<name>".
+func deleteMirrors(ctx context.Context, c client.Client, opts []client.ListOption, keep map[string]bool) error {
+	for kind, list := range map[string]client.ObjectList{"EndpointSlice": &discoveryv1.EndpointSliceList{}, "Service": &corev1.ServiceList{}} {
+		if err := c.List(ctx, list, opts...); err != nil {
+			return err
 		}
-	}
-	var slices discoveryv1.EndpointSliceList
-	if err := r.client.List(ctx, &slices, client.InNamespace(key.Namespace), sel); err != nil {
-		return err
-	}
-	for i := range slices.Items {
-		if !keep["EndpointSlice/"+slices.Items[i].Name] {
-			if err := r.client.Delete(ctx, &slices.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			obj := item.(client.Object)
+			if keep[kind+"/"+obj.GetName()] {
+				continue
+			}
+			if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}

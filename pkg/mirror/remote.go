@@ -120,24 +120,26 @@ func (rs *remotes) stateOf(link types.NamespacedName) (*remote, remoteState) {
 func (rs *remotes) refuse(link types.NamespacedName) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	rs.dropLocked(link)
+	rs.refused[link] = true
+}
+
+// dropLocked stops link's remote watch, if it runs; rs.mu is held.
+func (rs *remotes) dropLocked(link types.NamespacedName) {
 	if r, ok := rs.byLink[link]; ok {
 		r.cancel()
 		delete(rs.byLink, link)
 	}
-	rs.refused[link] = true
 }
 
 // ensure runs the remote of link with cfg, restarting it when the credentials changed.
 func (rs *remotes) ensure(ctx context.Context, link types.NamespacedName, cfg *rest.Config, credentials string) (*remote, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if r, ok := rs.byLink[link]; ok {
-		if r.credentials == credentials {
-			return r, nil
-		}
-		r.cancel()
-		delete(rs.byLink, link)
+	if r, ok := rs.byLink[link]; ok && r.credentials == credentials {
+		return r, nil
 	}
+	rs.dropLocked(link)
 	r, err := rs.start(link, cfg, credentials)
 	if err != nil {
 		return nil, err
@@ -151,10 +153,7 @@ func (rs *remotes) ensure(ctx context.Context, link types.NamespacedName, cfg *r
 func (rs *remotes) stop(link types.NamespacedName) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if r, ok := rs.byLink[link]; ok {
-		r.cancel()
-		delete(rs.byLink, link)
-	}
+	rs.dropLocked(link)
 	delete(rs.refused, link)
 }
 

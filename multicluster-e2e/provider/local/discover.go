@@ -20,28 +20,35 @@ type runningNode struct {
 // runningNodes finds every node init on the machine by its command line: the marker argument
 // is the one thing that survives a crash of the process that started it.
 func runningNodes() ([]runningNode, error) {
+	var out []runningNode
+	err := eachProcess(func(pid int, args []string) {
+		if len(args) >= 4 && args[1] == nodeArg && !zombie(pid) {
+			out = append(out, runningNode{PID: pid, Name: args[2], SpecPath: args[3]})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// eachProcess calls fn with every process's PID and command line; processes that go while
+// it reads are skipped.
+func eachProcess(fn func(pid int, args []string)) error {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []runningNode
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(cmdline) == 0 {
 			continue
 		}
-		args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
-		if len(args) < 4 || args[1] != nodeArg || zombie(pid) {
-			continue
-		}
-		out = append(out, runningNode{PID: pid, Name: args[2], SpecPath: args[3]})
+		fn(pid, strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00"))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return nil
 }
 
 // alive tells whether pid is a process that has not exited: a zombie has.
@@ -72,16 +79,14 @@ func Leftovers(root string) ([]string, error) {
 	for _, n := range nodes {
 		left = append(left, fmt.Sprintf("node process %s (pid %d)", n.Name, n.PID))
 	}
-	procs, _ := os.ReadDir("/proc")
-	for _, e := range procs {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || !alive(pid) {
-			continue
+	err = eachProcess(func(pid int, args []string) {
+		cmdline := strings.Join(args, " ")
+		if pid != os.Getpid() && alive(pid) && strings.Contains(cmdline, root+"/") {
+			left = append(left, fmt.Sprintf("process %d: %s", pid, cmdline))
 		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if bytes.Contains(cmdline, []byte(root+"/")) {
-			left = append(left, fmt.Sprintf("process %d: %s", pid, strings.ReplaceAll(string(bytes.TrimRight(cmdline, "\x00")), "\x00", " ")))
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	links, err := ourLinks()
 	if err != nil {
@@ -115,24 +120,11 @@ func Leftovers(root string) ([]string, error) {
 // componentPIDs finds the processes of one component of a node: its binary's name, and a
 // command line that names the node's folder.
 func componentPIDs(l layout, component string) ([]int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
-		if filepath.Base(args[0]) == component && bytes.Contains(cmdline, []byte(l.dir+"/")) && alive(pid) {
+	err := eachProcess(func(pid int, args []string) {
+		if filepath.Base(args[0]) == component && strings.Contains(strings.Join(args, " "), l.dir+"/") && alive(pid) {
 			out = append(out, pid)
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }
