@@ -18,11 +18,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -52,7 +54,11 @@ func main() {
 }
 
 func run(singles, bulk int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Interrupted or not, the apiservers, their etcds and the controller are stopped on the
+	// way out: the deferred stops below run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	assets, err := testenv.Assets(ctx)
 	if err != nil {
@@ -96,11 +102,12 @@ func run(singles, bulk int) error {
 	}); err != nil {
 		return err
 	}
-	controller, err := startController(ctx, pair.Local)
+	controller, tmp, err := startController(ctx, pair.Local)
 	if err != nil {
 		return err
 	}
-	defer controller.Process.Kill()
+	defer os.RemoveAll(tmp)
+	defer func() { controller.Process.Kill(); controller.Wait() }()
 
 	floor, err := watchFloor(ctx, remote, singles)
 	if err != nil {
@@ -153,36 +160,39 @@ func withLinkStatus(ctx context.Context, local *testenv.Cluster, err error) erro
 	return err
 }
 
-// startController runs the link controller's binary against local, as its own process.
-func startController(ctx context.Context, local *testenv.Cluster) (*exec.Cmd, error) {
+// startController runs the link controller's binary against local, as its own process, with
+// its kubeconfig and log in a temporary folder it returns.
+func startController(ctx context.Context, local *testenv.Cluster) (*exec.Cmd, string, error) {
 	b, err := build.NewFromWorkingDir(os.Stderr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dir, err := b.Repo(ctx, "./cmd/link")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	kubeconfig, err := local.Kubeconfig(envtest.User{Name: "link-controller", Groups: []string{"system:masters"}})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	tmp, err := os.MkdirTemp("", "bench-mirror-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	path := filepath.Join(tmp, "kubeconfig")
 	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
-		return nil, err
+		return nil, tmp, err
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "link"), "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+path)
+	// The controller must not outlive the bench, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logFile, err := os.Create(filepath.Join(tmp, "link.log"))
 	if err != nil {
-		return nil, err
+		return nil, tmp, err
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	return cmd, cmd.Start()
+	return cmd, tmp, cmd.Start()
 }
 
 // watchFloor times how long the remote apiserver takes to tell a watch of a new Service: the
