@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -278,8 +279,11 @@ func headlessSlice(link *mcv1alpha1.Link, key mirrorKey, svc *corev1.Service, po
 		if pod.Spec.ClusterIP == "" || pod.Spec.ClusterIP == corev1.ClusterIPNone {
 			continue
 		}
-		fq := pod.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName]
-		host := fq[:len(fq)-len(remoteFQName(link, key))-1]
+		// The pod's hostname is the first label of its remote name, as desiredMirrors wrote it.
+		host, ok := strings.CutSuffix(pod.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName], "."+remoteFQName(link, key))
+		if !ok || host == "" {
+			continue
+		}
 		eps = append(eps, discoveryv1.Endpoint{
 			Addresses:  []string{pod.Spec.ClusterIP},
 			Hostname:   ptr.To(host),
