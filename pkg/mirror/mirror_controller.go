@@ -265,8 +265,26 @@ func conflict(kind string, obj client.Object) error {
 
 // prune deletes the mirrors of key not in keep (all of them when keep is nil).
 func (r *mirrorReconciler) prune(ctx context.Context, key mirrorKey, keep map[string]bool) error {
-	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(key.Link), mcv1alpha1.LabelRemoteName: key.Name}
-	return deleteMirrors(ctx, r.client, []client.ListOption{client.InNamespace(key.Namespace), sel}, keep)
+	return deleteMirrors(ctx, r.client, ownedBy(key), keep)
+}
+
+// mirrorIndex indexes the cached mirrors by the remote Service they stand for, so that
+// finding one export's mirrors costs a lookup, not a scan of every mirror of its namespace.
+const mirrorIndex = "meshfed.mirrorOf"
+
+func mirrorIndexValue(link, remoteName string) string { return link + "/" + remoteName }
+
+func indexMirror(obj client.Object) []string {
+	l := obj.GetLabels()
+	if l[mcv1alpha1.LabelLink] == "" || l[mcv1alpha1.LabelRemoteName] == "" {
+		return nil
+	}
+	return []string{mirrorIndexValue(l[mcv1alpha1.LabelLink], l[mcv1alpha1.LabelRemoteName])}
+}
+
+// ownedBy selects the mirrors of key from the cache.
+func ownedBy(key mirrorKey) []client.ListOption {
+	return []client.ListOption{client.InNamespace(key.Namespace), client.MatchingFields{mirrorIndex: mirrorIndexValue(linkLabel(key.Link), key.Name)}}
 }
 
 // deleteMirrors deletes the Services and EndpointSlices opts select, but for those keep
@@ -297,8 +315,7 @@ func deleteMirrors(ctx context.Context, c client.Client, opts []client.ListOptio
 // cannot be reached, which is no reason to believe its services are gone.
 func (r *mirrorReconciler) markNotReady(ctx context.Context, key mirrorKey) error {
 	var slices discoveryv1.EndpointSliceList
-	sel := client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(key.Link), mcv1alpha1.LabelRemoteName: key.Name}
-	if err := r.client.List(ctx, &slices, client.InNamespace(key.Namespace), sel); err != nil {
+	if err := r.client.List(ctx, &slices, ownedBy(key)...); err != nil {
 		return err
 	}
 	for i := range slices.Items {

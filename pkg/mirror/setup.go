@@ -79,6 +79,11 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	st := newStatuses(linkChanged)
 	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
 
+	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, mirrorIndex, indexMirror); err != nil {
+			return err
+		}
+	}
 	// Mirrors are written into namespaces the mirror controller checks first: its informer
 	// starts with the manager, not lazily under the first export.
 	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {
