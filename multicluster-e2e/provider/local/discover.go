@@ -58,13 +58,22 @@ func alive(pid int) bool {
 }
 
 func zombie(pid int) bool {
+	f := statFields(pid)
+	return len(f) > 0 && f[0] == "Z"
+}
+
+// statFields are the fields of /proc/<pid>/stat after the command name, which is in
+// parentheses and may hold spaces: state, ppid, and so on. Nil when the process is gone.
+func statFields(pid int) []string {
 	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return false
+		return nil
 	}
-	// The state follows the command name, which is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(stat[i+1:]))
 }
 
 // Leftovers lists what of a run under root exists on the system: node processes, any process

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
@@ -61,12 +62,9 @@ func (h hostView) preflight() error {
 	var missing, pkgs []string
 	need := func(what, pkg string) {
 		missing = append(missing, what)
-		for _, p := range pkgs {
-			if p == pkg {
-				return
-			}
+		if !slices.Contains(pkgs, pkg) {
+			pkgs = append(pkgs, pkg)
 		}
-		pkgs = append(pkgs, pkg)
 	}
 	for _, c := range hostCommands {
 		if _, err := h.lookPath(c.name); err != nil {

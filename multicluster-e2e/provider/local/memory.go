@@ -58,16 +58,7 @@ func (p *Provider) Memory() (map[string]Usage, error) {
 }
 
 func parentOf(pid int) (int, bool) {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, false
-	}
-	// Fields after the command name, which is in parentheses: state, then ppid.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(stat[i+1:]))
+	f := statFields(pid)
 	if len(f) < 2 {
 		return 0, false
 	}

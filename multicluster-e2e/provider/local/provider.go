@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -322,7 +323,7 @@ func (p *Provider) Load(ctx context.Context, tarball string, clusters ...string)
 		clusters = up
 	}
 	for _, name := range clusters {
-		if !contains(up, name) {
+		if !slices.Contains(up, name) {
 			return fmt.Errorf("cluster %q is not up; the clusters up are %s", name, strings.Join(up, ", "))
 		}
 	}
@@ -332,15 +333,6 @@ func (p *Provider) Load(ctx context.Context, tarball string, clusters ...string)
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // StopComponent stops one component of a cluster's node (such as "kube-apiserver") and keeps
