@@ -6,6 +6,8 @@ export MESHFED_CACHE ?= $(CURDIR)/.cache
 CLUSTERS_BIN := $(MESHFED_CACHE)/bin/clusters
 
 CONTROLLER_GEN := $(MESHFED_CACHE)/bin/controller-gen
+PROTOC_GEN_GO := $(MESHFED_CACHE)/bin/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(MESHFED_CACHE)/bin/protoc-gen-go-grpc
 
 .PHONY: all deps build clusters demo demo-down test unit e2e bench fmt vet clean generate verify-generate
 
@@ -43,12 +45,22 @@ $(CONTROLLER_GEN): hack/tools/controller-tools/go.mod hack/tools/controller-tool
 	@mkdir -p $(dir $@)
 	cd hack/tools/controller-tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
-generate: $(CONTROLLER_GEN) ## Regenerate the API's deepcopy code and the CRDs in deploy/crds.
+$(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC): hack/tools/protoc-gen/go.mod hack/tools/protoc-gen/go.sum
+	@mkdir -p $(dir $@)
+	cd hack/tools/protoc-gen && go build -o $(PROTOC_GEN_GO) google.golang.org/protobuf/cmd/protoc-gen-go \
+		&& go build -o $(PROTOC_GEN_GO_GRPC) google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate the API's deepcopy code, the CRDs in deploy/crds and the gRPC code from proto/.
 	$(CONTROLLER_GEN) object:headerFile="" paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=deploy/crds
+	protoc --proto_path=proto \
+		--plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=module=github.com/meshfed/meshfed \
+		--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=. --go-grpc_opt=module=github.com/meshfed/meshfed \
+		$$(find proto -name '*.proto' | sort)
 
-verify-generate: generate ## Fail when generated files are not what the types say.
+verify-generate: generate ## Fail when generated files are not what the types and protos say.
 	@git diff --exit-code -- pkg/apis deploy/crds || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/apis)" || { echo "generated files are not committed: run make generate and commit"; git status --short -- pkg/apis; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,10 +1,13 @@
 package deploy
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
+	"text/template"
 
 	mcscrd "sigs.k8s.io/mcs-api/config/crd"
 )
@@ -21,6 +24,15 @@ var crds embed.FS
 
 //go:embed multicluster/*.yaml
 var multicluster embed.FS
+
+//go:embed controlplane/*.yaml
+var controlplane embed.FS
+
+// controlplaneOrder is the order to apply the control plane's manifests in.
+var controlplaneOrder = []string{
+	"controlplane/namespace.yaml",
+	"controlplane/identity.yaml",
+}
 
 // multiclusterOrder is the order to apply the multicluster manifests in: the namespace before
 // what lives in it, the ServiceAccounts before the token Secret that names one.
@@ -43,6 +55,38 @@ func CRDs() []Manifest {
 // order to apply them.
 func Multicluster() []Manifest {
 	return mustRead(multicluster, multiclusterOrder)
+}
+
+// ControlPlaneValues are what the control plane's manifests differ by from one cluster to
+// another.
+type ControlPlaneValues struct {
+	// Registry and Version make the images: <registry>/<name>:<version>.
+	Registry, Version string
+	// TrustDomain is the cluster's, as its issuer was made for.
+	TrustDomain string
+}
+
+// Image is the image of one of meshfed's binaries.
+func (v ControlPlaneValues) Image(name string) string {
+	return strings.TrimSuffix(v.Registry, "/") + "/" + name + ":" + v.Version
+}
+
+// ControlPlane returns the manifests of `mesh install`, rendered with v, in the order to
+// apply them. The values must have been validated: they are written as they are.
+func ControlPlane(v ControlPlaneValues) ([]Manifest, error) {
+	out := mustRead(controlplane, controlplaneOrder)
+	for i, m := range out {
+		t, err := template.New(m.Path).Option("missingkey=error").Parse(string(m.Data))
+		if err != nil {
+			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, v); err != nil {
+			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)
+		}
+		out[i].Data = b.Bytes()
+	}
+	return out, nil
 }
 
 func globbed(fsys fs.FS, pattern string) []string {

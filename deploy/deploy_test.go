@@ -22,9 +22,22 @@ func TestMulticlusterOrderListsEveryFile(t *testing.T) {
 	}
 }
 
+func TestControlPlaneOrderListsEveryFile(t *testing.T) {
+	embedded := globbed(controlplane, "controlplane/*.yaml")
+	ordered := slices.Clone(controlplaneOrder)
+	slices.Sort(ordered)
+	if !slices.Equal(embedded, ordered) {
+		t.Errorf("embedded %v, ordered %v: list every file of deploy/controlplane in controlplaneOrder", embedded, controlplaneOrder)
+	}
+}
+
 // Every document parses and names its kind and name: what kubectl apply needs.
 func TestManifestsParse(t *testing.T) {
-	all := append(CRDs(), Multicluster()...)
+	cp, err := ControlPlane(ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", TrustDomain: "west.meshfed.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append(CRDs(), Multicluster()...), cp...)
 	if len(CRDs()) == 0 {
 		t.Fatal("no CRDs embedded")
 	}

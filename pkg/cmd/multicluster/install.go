@@ -1,19 +1,10 @@
 package multicluster
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
@@ -21,8 +12,7 @@ import (
 
 // InstallOptions are the options of `mesh multicluster install`.
 type InstallOptions struct {
-	Registry string
-	Version  string
+	Images cmdutil.ImageFlags
 
 	image string // set by Complete
 	cmdutil.IOStreams
@@ -61,33 +51,19 @@ with 'mesh multicluster link'.`,
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVar(&o.Registry, "registry", DefaultRegistry, "registry and path the link controller's image is pulled from: <registry>/link:<version>")
-	cmd.Flags().StringVar(&o.Version, "version", DefaultVersion, "tag of the link controller's image")
+	o.Images.AddFlags(cmd.Flags(), "the link controller's image")
 	return cmd
 }
 
 // Complete makes the image from the flags.
 func (o *InstallOptions) Complete() error {
-	o.image = strings.TrimSuffix(o.Registry, "/") + "/link:" + o.Version
+	o.image = o.Images.Image("link")
 	return nil
 }
 
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-
 // Validate checks the flags.
 func (o *InstallOptions) Validate() error {
-	switch {
-	case o.Registry == "":
-		return fmt.Errorf("--registry is empty: give the registry and path of meshfed's images, such as %s", DefaultRegistry)
-	case strings.Contains(o.Registry, "://"):
-		return fmt.Errorf("--registry %q holds a scheme: give host and path only, such as %s", o.Registry, DefaultRegistry)
-	case !tagRE.MatchString(o.Version):
-		return fmt.Errorf("--version %q is not an image tag: use letters, digits, '_', '.' and '-', at most 128, such as v0.1.0", o.Version)
-	}
-	if _, err := name.NewTag(o.image, name.StrictValidation); err != nil {
-		return fmt.Errorf("--registry %q makes the image %q, which is not a valid image reference (%v): give host and path, such as %s", o.Registry, o.image, err, DefaultRegistry)
-	}
-	return nil
+	return o.Images.Validate("link")
 }
 
 // Run prints the manifests.
@@ -109,7 +85,7 @@ func (o *InstallOptions) Run() error {
 func installObjects(image string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, m := range append(deploy.CRDs(), deploy.Multicluster()...) {
-		docs, err := decodeDocuments(m.Data)
+		docs, err := cmdutil.DecodeDocuments(m.Data)
 		if err != nil {
 			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)
 		}
@@ -140,29 +116,3 @@ func installObjects(image string) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-// decodeDocuments parses a multi-document YAML file, skipping empty documents.
-func decodeDocuments(data []byte) ([]*unstructured.Unstructured, error) {
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var out []*unstructured.Unstructured
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		j, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", len(out)+1, err)
-		}
-		if t := bytes.TrimSpace(j); len(t) == 0 || string(t) == "null" {
-			continue
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(j); err != nil {
-			return nil, fmt.Errorf("document %d: %w", len(out)+1, err)
-		}
-		out = append(out, u)
-	}
-}

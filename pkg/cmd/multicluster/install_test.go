@@ -10,6 +10,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
 
 func TestInstallGolden(t *testing.T) {
@@ -68,7 +70,7 @@ func installed(t *testing.T) ([]*unstructured.Unstructured, map[string]*unstruct
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decodeDocuments([]byte(out))
+	objs, err := cmdutil.DecodeDocuments([]byte(out))
 	if err != nil {
 		t.Fatal(err)
 	}

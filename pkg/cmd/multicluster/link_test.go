@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/mirror"
 )
 
@@ -114,7 +115,7 @@ func TestLinkPrintsReaderCredentialsOnly(t *testing.T) {
 			t.Errorf("the output holds the caller's credentials (%s)", leak)
 		}
 	}
-	objs, err := decodeDocuments([]byte(out))
+	objs, err := cmdutil.DecodeDocuments([]byte(out))
 	if err != nil || len(objs) != 2 {
 		t.Fatalf("%d objects, %v", len(objs), err)
 	}

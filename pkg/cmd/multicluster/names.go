@@ -26,11 +26,6 @@ const (
 	// LinkCRDName is the Link's CustomResourceDefinition.
 	LinkCRDName = "links.multicluster.meshfed.io"
 
-	// DefaultRegistry and DefaultVersion make the link controller's default image,
-	// <registry>/link:<version>.
-	DefaultRegistry = "ghcr.io/meshfed"
-	DefaultVersion  = "dev"
-
 	// installCommand is the fix for whatever install makes and is missing.
 	installCommand = "mesh multicluster install | kubectl apply -f -"
 
