@@ -86,22 +86,52 @@ func (b *Bundle) Verify(leaf *x509.Certificate, intermediates []*x509.Certificat
 	if leaf.IsCA {
 		return ID{}, fmt.Errorf("%s is a CA, not a workload's certificate", describe(leaf))
 	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, a := range b.anchors {
-		roots.AddCert(a)
-	}
-	for _, c := range intermediates {
-		inter.AddCert(c)
-	}
 	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
+		Roots:         b.pool(),
+		Intermediates: certPool(intermediates),
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}); err != nil {
 		return ID{}, fmt.Errorf("%s does not chain to an anchor of the trust bundle (%s): %w", describe(leaf), b.describe(), err)
 	}
 	return IDFromCertificate(leaf)
+}
+
+// VerifyIssuer checks that issuer, a CA, chains through chain to one of the anchors at now,
+// and returns that anchor. `mesh trust verify` asks it of every cluster's issuer against
+// every cluster's bundle; the identity service may ask it of an issuer Secret it loads,
+// before signing anything that proxies would refuse.
+func (b *Bundle) VerifyIssuer(issuer *x509.Certificate, chain []*x509.Certificate, now time.Time) (*x509.Certificate, error) {
+	if b == nil || len(b.anchors) == 0 {
+		return nil, errors.New("the trust bundle holds no anchor")
+	}
+	if issuer == nil {
+		return nil, errors.New("no issuer to verify")
+	}
+	if !issuer.BasicConstraintsValid || !issuer.IsCA {
+		return nil, fmt.Errorf("%s is not a CA", describe(issuer))
+	}
+	chains, err := issuer.Verify(x509.VerifyOptions{
+		Roots:         b.pool(),
+		Intermediates: certPool(chain),
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s does not chain to an anchor of the trust bundle (%s): %w", describe(issuer), b.describe(), err)
+	}
+	c := chains[0]
+	return c[len(c)-1], nil
+}
+
+func (b *Bundle) pool() *x509.CertPool { return certPool(b.anchors) }
+
+func certPool(certs []*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
 }
 
 // describe names the bundle's anchors for errors.

@@ -137,3 +137,34 @@ func TestParseBundle(t *testing.T) {
 		})
 	}
 }
+
+func TestBundleVerifyIssuer(t *testing.T) {
+	old, next := mustAnchor(t, "old"), mustAnchor(t, "new")
+	westOld, westNew := mustIssuer(t, old, "identity.west.meshfed"), mustIssuer(t, next, "identity.west.meshfed")
+	leaf := mustLeaf(t, westOld, mustID(t, "spiffe://west.meshfed.local/ns/a/sa/b"), LeafTTL)
+	tests := []struct {
+		name   string
+		bundle *Bundle
+		issuer *x509.Certificate
+		now    time.Time
+		want   *x509.Certificate
+		err    string
+	}{
+		{name: "old issuer, old bundle", bundle: NewBundle(old.Cert), issuer: westOld.Cert, now: testNow, want: old.Cert},
+		{name: "new issuer, both anchors", bundle: NewBundle(old.Cert, next.Cert), issuer: westNew.Cert, now: testNow, want: next.Cert},
+		{name: "new issuer, old bundle", bundle: NewBundle(old.Cert), issuer: westNew.Cert, now: testNow, err: "does not chain to an anchor"},
+		{name: "expired issuer", bundle: NewBundle(old.Cert), issuer: westOld.Cert, now: westOld.Cert.NotAfter.Add(time.Second), err: "expired"},
+		{name: "the anchor itself", bundle: NewBundle(old.Cert), issuer: old.Cert, now: testNow, want: old.Cert},
+		{name: "a leaf", bundle: NewBundle(old.Cert), issuer: leaf, now: testNow, err: "is not a CA"},
+		{name: "empty bundle", bundle: NewBundle(), issuer: westOld.Cert, now: testNow, err: "holds no anchor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.bundle.VerifyIssuer(tt.issuer, nil, tt.now)
+			checkErr(t, err, tt.err)
+			if (got == nil) != (tt.want == nil) || got != nil && !got.Equal(tt.want) {
+				t.Errorf("anchor %s, want %s", describe(got), describe(tt.want))
+			}
+		})
+	}
+}
