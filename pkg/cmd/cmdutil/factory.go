@@ -70,9 +70,27 @@ func (f *ConfigFlags) AddFlags(fs *pflag.FlagSet) {
 
 // RESTConfig loads the kubeconfig as kubectl does and applies --context.
 func (f *ConfigFlags) RESTConfig() (*rest.Config, error) {
+	return f.RESTConfigForContext(f.Context)
+}
+
+// ContextConfigs is a Factory that also reaches kubeconfig contexts other than the one
+// --context names, for commands that look at several clusters at once (`mesh trust
+// verify`). It is an interface of its own, not a method of Factory, so that the fakes of
+// commands that reach one cluster need not grow one.
+type ContextConfigs interface {
+	// RESTConfigForContext is the config of the kubeconfig's context name; "" is the
+	// kubeconfig's current context.
+	RESTConfigForContext(name string) (*rest.Config, error)
+}
+
+var _ ContextConfigs = (*ConfigFlags)(nil)
+
+// RESTConfigForContext loads the kubeconfig of --kubeconfig as kubectl does, for the
+// context name instead of --context.
+func (f *ConfigFlags) RESTConfigForContext(name string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = f.KubeConfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: f.Context}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: name}
 	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
@@ -82,6 +100,20 @@ func (f *ConfigFlags) RESTConfig() (*rest.Config, error) {
 	}
 	c.Timeout = f.RequestTimeout
 	return c, nil
+}
+
+// ClientsForContext returns clients for the kubeconfig context name, if f can reach
+// contexts by name (ConfigFlags can).
+func ClientsForContext(f Factory, name string) (*Clients, error) {
+	cc, ok := f.(ContextConfigs)
+	if !ok {
+		return nil, fmt.Errorf("context %q: this command's factory (%T) reaches one cluster only", name, f)
+	}
+	c, err := cc.RESTConfigForContext(name)
+	if err != nil {
+		return nil, err
+	}
+	return f.ClientsFor(c)
 }
 
 // ClientsFor returns clients for config, bounding its requests by --request-timeout when it
