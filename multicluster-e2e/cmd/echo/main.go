@@ -5,6 +5,7 @@
 //	echo get URL                    GET URL and print the body; exit 1 on failure
 //	echo resolve NAME               print the addresses NAME resolves to
 //	echo ready|unready [--admin URL] make the local server pass or fail its readiness probe
+//	echo certify --identity ID ...  ask the identity service for a leaf; print its chain as PEM
 //
 // The server answers GET / with "echo <hostname>" and serves /readyz for probes.
 package main
@@ -32,7 +33,7 @@ func main() {
 	}
 }
 
-const usage = "usage: echo serve [--listen :8080] | get URL | resolve NAME | ready | unready"
+const usage = "usage: echo serve [--listen :8080] | get URL | resolve NAME | ready | unready | certify --identity ID"
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -41,7 +42,9 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	listen := fs.String("listen", ":8080", "address the server listens on")
 	admin := fs.String("admin", "http://127.0.0.1:8080", "the local server, for ready and unready")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long get and resolve may take")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long get, resolve and certify may take")
+	var c certifyFlags
+	c.add(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -67,6 +70,8 @@ func run(args []string, out io.Writer) error {
 			fmt.Fprintln(out, a)
 		}
 		return nil
+	case "certify":
+		return certify(ctx, c, out)
 	case "ready", "unready":
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *admin+"/"+args[0], nil)
 		resp, err := http.DefaultClient.Do(req)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
 )
 
@@ -32,6 +33,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	flags := &cmdutil.ConfigFlags{}
 	cmd := newRoot(streams)
 	flags.AddFlags(cmd.PersistentFlags())
+	cmd.AddCommand(install.NewCmdInstall(streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
 	return cmd
 }

@@ -3,10 +3,7 @@ package multicluster
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,47 +14,14 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
+	goldenfile "github.com/meshfed/meshfed/internal/golden"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with what the commands print")
-
-// golden compares got with testdata/name, or writes it there with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v: write it with go test ./pkg/cmd/multicluster/ -update", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the output differs from %s (go test -update rewrites it; review the diff):\n%s", path, firstDiff(string(want), string(got)))
-	}
-}
-
-// firstDiff shows the first line where want and got differ.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, wl, gl)
-		}
-	}
-	return "(same lines)"
-}
+var (
+	golden    = goldenfile.Assert
+	firstDiff = goldenfile.FirstDiff
+)
 
 // cluster is a fake cluster: typed and dynamic clientsets.
 type cluster struct {

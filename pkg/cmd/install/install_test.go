@@ -1,0 +1,74 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/meshfed/meshfed/internal/golden"
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+)
+
+func run(args ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	cmd := NewCmdInstall(cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestInstallGolden(t *testing.T) {
+	out, err := run("--cluster-name", "west")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Assert(t, "install.golden", []byte(out))
+}
+
+// The trust domain and the images are all that differ between clusters and registries.
+func TestInstallValues(t *testing.T) {
+	def, err := run("--cluster-name", "west")
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom, err := run("--cluster-name", "west", "--trust-domain", "prod.example.com", "--registry", "registry.example.com/meshfed", "--version", "v0.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.NewReplacer(
+		"--trust-domain=west.meshfed.local", "--trust-domain=prod.example.com",
+		"image: ghcr.io/meshfed/controller:dev", "image: registry.example.com/meshfed/controller:v0.1.0",
+	).Replace(def)
+	if custom != want {
+		t.Errorf("with --trust-domain, --registry and --version: %s", golden.FirstDiff(want, custom))
+	}
+}
+
+func TestInstallBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--cluster-name is required"},
+		{[]string{"--cluster-name", "West"}, "--cluster-name: cluster name \"West\" is not a DNS-1123 label"},
+		{[]string{"--cluster-name", "west", "--trust-domain", "Prod.Example"}, "--trust-domain: the trust domain \"Prod.Example\" is not lower case"},
+		{[]string{"--cluster-name", "west", "--trust-domain", "a_b"}, "--trust-domain: the trust domain \"a_b\" is not a DNS name"},
+		{[]string{"--cluster-name", "west", "--version", "v1:2"}, "--version \"v1:2\" is not an image tag"},
+		{[]string{"--cluster-name", "west", "extra"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, err := run(tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+			if out != "" {
+				t.Errorf("printed %d bytes on failure", len(out))
+			}
+		})
+	}
+}
