@@ -115,4 +115,3 @@ func installObjects(image string) ([]*unstructured.Unstructured, error) {
 	}
 	return objs, nil
 }
-
