@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +36,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/meshfed/meshfed/internal/benchstat"
 	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
@@ -136,8 +136,8 @@ func run(singles, bulk int) error {
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "measure\tmeshfed link controller\tbaseline: a plain watch of the remote\tgoal")
-	fmt.Fprintf(w, "export -> mirror ready, p50 (%d single exports)\t%s\t%s\t\n", singles, ms(pct(single, 50)), ms(pct(floor, 50)))
-	fmt.Fprintf(w, "export -> mirror ready, p99\t%s\t%s\t< 500 ms\n", ms(pct(single, 99)), ms(pct(floor, 99)))
+	fmt.Fprintf(w, "export -> mirror ready, p50 (%d single exports)\t%s\t%s\t\n", singles, benchstat.Millis(benchstat.Percentile(single, 50)), benchstat.Millis(benchstat.Percentile(floor, 50)))
+	fmt.Fprintf(w, "export -> mirror ready, p99\t%s\t%s\t< 500 ms\n", benchstat.Millis(benchstat.Percentile(single, 99)), benchstat.Millis(benchstat.Percentile(floor, 99)))
 	fmt.Fprintf(w, "%d exported at once, until all mirrored\t%s\t%s (creating them)\t< 5 s\n", bulk, bulkTook.Round(time.Millisecond), bulkCreated.Round(time.Millisecond))
 	fmt.Fprintf(w, "controller RSS with %d mirrors\t%d MiB\t\t< 60 MiB\n", bulk+singles, rss>>20)
 	return w.Flush()
@@ -370,15 +370,3 @@ func rssOf(pid int) (uint64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
-
-func pct(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[i]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
