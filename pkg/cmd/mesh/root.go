@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
+	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
 )
 
 // Run runs mesh with args and the given streams; it prints its own errors on errOut.
@@ -33,6 +34,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	cmd := newRoot(streams)
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
+	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
 	return cmd
 }
 
