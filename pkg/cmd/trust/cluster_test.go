@@ -114,7 +114,7 @@ func TestClusterBadInput(t *testing.T) {
 		{[]string{"--anchor", "anchor", "--cluster", "west", "--cert-manager-namespace", "cm"}, "--cert-manager-namespace applies with --cert-manager only"},
 		{[]string{"--anchor", "anchor", "--cluster", "west", "--cert-manager", "--cert-manager-namespace", "CM"}, `--cert-manager-namespace "CM" is not a namespace name`},
 		{[]string{"--anchor", "anchor", "--cluster", "west", "--issuer-validity", "0s"}, "--issuer-validity 0s is not positive"},
-		{[]string{"--anchor", "anchor", "--cluster", "west", "--bundle", "junk.pem"}, "--bundle junk.pem: after block 0: text that is not PEM"},
+		{[]string{"--anchor", "anchor", "--cluster", "west", "--bundle", "junk.pem"}, "--bundle junk.pem: no PEM certificate"},
 		{[]string{"--anchor", "anchor", "--cluster", "west", "--bundle", "issuer.pem"}, "--bundle issuer.pem: block 1"},
 		{[]string{"--anchor", "anchor", "--cluster", "west", "--bundle", "nothere.pem"}, "--bundle: open nothere.pem"},
 	}
