@@ -111,7 +111,7 @@ valid until %s:
 
 Next, give each cluster its issuer, such as:
   mesh trust cluster --anchor %s --cluster west --cert-manager | kubectl --context west apply -f -
-`, describeAnchor(anchor.Cert), date(anchor.Cert.NotAfter),
+`, describeCert(anchor.Cert), date(anchor.Cert.NotAfter),
 		filepath.Join(o.Out, anchorCertFile), filepath.Join(o.Out, anchorKeyFile), o.Out)
 	return nil
 }

@@ -109,9 +109,10 @@ func writeFile(dir, name string, data []byte, perm fs.FileMode, replace bool) (e
 	return os.Link(tmp.Name(), path)
 }
 
-// describeAnchor names an anchor for messages: its common name, which people read, and the
-// start of its fingerprint, which tells apart two anchors of the same name.
-func describeAnchor(c *x509.Certificate) string {
+// describeCert names a certificate (an anchor, an issuer) for messages: its common name,
+// which people read, and the start of its fingerprint, which tells apart two anchors of the
+// same name during a rotation.
+func describeCert(c *x509.Certificate) string {
 	return fmt.Sprintf("%q (sha256 %s)", c.Subject.CommonName, trust.Fingerprint(c)[:16])
 }
 
@@ -126,7 +127,7 @@ func describeBundle(b *trust.Bundle) string {
 		if i > 0 {
 			s += ","
 		}
-		s += " " + describeAnchor(a)
+		s += " " + describeCert(a)
 	}
 	return s
 }

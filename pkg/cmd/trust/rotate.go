@@ -126,7 +126,7 @@ func (o *RotateOptions) Run() error {
 		return err
 	}
 	if bytes.Equal(old.Raw, next.Raw) {
-		return fmt.Errorf("--old %s and --new %s hold the same anchor %s: give the new one with --new", o.OldDir, o.NewDir, describeAnchor(old))
+		return fmt.Errorf("--old %s and --new %s hold the same anchor %s: give the new one with --new", o.OldDir, o.NewDir, describeCert(old))
 	}
 	both := trust.NewBundle(old, next)
 	var (
@@ -229,7 +229,7 @@ cluster takes step 2. Then check that every cluster's bundle holds the new ancho
 
 Next, step 2, once every cluster has both anchors:
   %[5]s
-`, o.Cluster, trust.Namespace, trust.BundleConfigMapName, o.newCert(), o.command(stepReissue), describeAnchor(old), describeAnchor(next))
+`, o.Cluster, trust.Namespace, trust.BundleConfigMapName, o.newCert(), o.command(stepReissue), describeCert(old), describeCert(next))
 }
 
 func (o *RotateOptions) reissueGuide(what string) string {
@@ -259,7 +259,7 @@ Apply it to every cluster of the federation, each with its own --cluster, then c
 
 The rotation is done when every cluster passes: destroy the old anchor's key,
 %[5]s/%[6]s%[7]s.
-`, o.Cluster, trust.Namespace, trust.BundleConfigMapName, o.newCert(), o.OldDir, anchorKeyFile, o.dropCertManager(), describeAnchor(next), describeAnchor(old))
+`, o.Cluster, trust.Namespace, trust.BundleConfigMapName, o.newCert(), o.OldDir, anchorKeyFile, o.dropCertManager(), describeCert(next), describeCert(old))
 }
 
 func (o *RotateOptions) dropCertManager() string {

@@ -201,17 +201,17 @@ func issuerCheck(s *clusterState, known *trust.Bundle, now time.Time) check {
 			c := s.issuer
 			switch {
 			case !c.BasicConstraintsValid || !c.IsCA:
-				return "", fmt.Errorf("%s is not a CA: the Secret holds a leaf, not an issuer", describeAnchor(c))
+				return "", fmt.Errorf("%s is not a CA: the Secret holds a leaf, not an issuer", describeCert(c))
 			case now.Before(c.NotBefore):
-				return "", fmt.Errorf("%s is not valid before %s (is a clock wrong?)", describeAnchor(c), date(c.NotBefore))
+				return "", fmt.Errorf("%s is not valid before %s (is a clock wrong?)", describeCert(c), date(c.NotBefore))
 			case !now.Before(c.NotAfter):
-				return "", fmt.Errorf("%s expired at %s", describeAnchor(c), date(c.NotAfter))
+				return "", fmt.Errorf("%s expired at %s", describeCert(c), date(c.NotAfter))
 			case c.NotAfter.Before(now.Add(trust.LeafTTL)):
-				return "", fmt.Errorf("%s expires at %s, within %s: the leaves it signs are cut short", describeAnchor(c), date(c.NotAfter), hours(trust.LeafTTL))
+				return "", fmt.Errorf("%s expires at %s, within %s: the leaves it signs are cut short", describeCert(c), date(c.NotAfter), hours(trust.LeafTTL))
 			}
-			detail := fmt.Sprintf("%s, valid until %s", describeAnchor(c), date(c.NotAfter))
+			detail := fmt.Sprintf("%s, valid until %s", describeCert(c), date(c.NotAfter))
 			if a := issuerAnchor(s, known, now); a != nil {
-				detail += ", signed under the anchor " + describeAnchor(a)
+				detail += ", signed under the anchor " + describeCert(a)
 			}
 			return detail, nil
 		},
@@ -235,12 +235,12 @@ func trustCheck(t, s *clusterState, known *trust.Bundle, now time.Time) check {
 		run: func() (string, error) {
 			a, err := t.bundle.VerifyIssuer(s.issuer, s.chain, now)
 			if err == nil {
-				return "through the anchor " + describeAnchor(a), nil
+				return "through the anchor " + describeCert(a), nil
 			}
 			if anchor == nil || !t.bundle.Contains(anchor) {
 				what := "an anchor verify has not seen in any bundle"
 				if anchor != nil {
-					what = "the anchor " + describeAnchor(anchor)
+					what = "the anchor " + describeCert(anchor)
 				}
 				return "", fmt.Errorf("the issuer of %s chains to %s, which %s's bundle does not hold (it holds %s)", s.context, what, t.context, describeBundle(t.bundle))
 			}
@@ -251,7 +251,7 @@ func trustCheck(t, s *clusterState, known *trust.Bundle, now time.Time) check {
 
 func requiredAnchorCheck(s *clusterState, req requirements) check {
 	return check{
-		description: fmt.Sprintf("the trust bundle holds the anchor of --require-anchor, %s", describeAnchor(req.anchor)),
+		description: fmt.Sprintf("the trust bundle holds the anchor of --require-anchor, %s", describeCert(req.anchor)),
 		hint: fmt.Sprintf("give %[1]s the anchor: mesh trust rotate-anchor --old <the anchor in use> --new %[2]s --cluster %[1]s --step bundle | kubectl --context %[1]s apply -f -",
 			s.context, anchorDirOf(req.anchorFile)),
 		run: func() (string, error) {
@@ -265,7 +265,7 @@ func requiredAnchorCheck(s *clusterState, req requirements) check {
 
 func requiredIssuerAnchorCheck(s *clusterState, req requirements, known *trust.Bundle, now time.Time) check {
 	return check{
-		description: fmt.Sprintf("the issuer chains to the anchor of --require-issuer-anchor, %s", describeAnchor(req.issuerAnchor)),
+		description: fmt.Sprintf("the issuer chains to the anchor of --require-issuer-anchor, %s", describeCert(req.issuerAnchor)),
 		hint: fmt.Sprintf("reissue %[1]s's issuer from that anchor: mesh trust rotate-anchor --old <the anchor in use> --new %[2]s --cluster %[1]s --step reissue | kubectl --context %[1]s apply -f -; with cert-manager, then renew it: cmctl renew -n %[3]s %[4]s",
 			s.context, anchorDirOf(req.issuerAnchorFile), trust.Namespace, trust.IssuerCertificateName),
 		run: func() (string, error) {
@@ -274,7 +274,7 @@ func requiredIssuerAnchorCheck(s *clusterState, req requirements, known *trust.B
 				return "", nil
 			}
 			if a := issuerAnchor(s, known, now); a != nil {
-				return "", fmt.Errorf("the issuer chains to the anchor %s instead", describeAnchor(a))
+				return "", fmt.Errorf("the issuer chains to the anchor %s instead", describeCert(a))
 			}
 			return "", err
 		},
