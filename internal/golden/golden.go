@@ -1,41 +1,27 @@
-// Package golden compares what a test made with a file under testdata/, the way kubectl's and
-// Linkerd's CLI tests do: `go test ./pkg/... -update` rewrites the files, and the diff is
-// reviewed like code.
-//
-// It is for tests only.
 package golden
 
 import (
-	"bytes"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with what the tests make")
-
-// Assert compares got with testdata/name, or writes it there with -update.
-func Assert(t testing.TB, name string, got []byte) {
+// Check compares got with the file at path, or writes got there when update is set.
+func Check(t testing.TB, path, got string, update bool) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
+	if update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v: write it with go test -update and review it", err)
+		t.Fatalf("%v: write it by running the test with -update", err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the output differs from %s (go test -update rewrites it; review the diff):\n%s", path, FirstDiff(string(want), string(got)))
+	if got != string(want) {
+		t.Errorf("the output differs from %s (-update rewrites it; review the diff):\n%s", path, FirstDiff(string(want), got))
 	}
 }
 

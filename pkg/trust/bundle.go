@@ -53,14 +53,19 @@ func ParseBundle(pemBytes []byte) (*Bundle, error) {
 }
 
 // PEM returns the anchors as PEM, as the bundle ConfigMap holds them.
-func (b *Bundle) PEM() []byte { return EncodeCertificates(b.anchors...) }
+func (b *Bundle) PEM() []byte { return EncodeCertificates(b.Anchors()...) }
 
-// Anchors returns the anchors; the slice is the caller's.
-func (b *Bundle) Anchors() []*x509.Certificate { return slices.Clone(b.anchors) }
+// Anchors returns the anchors; the slice is the caller's. A nil bundle holds none.
+func (b *Bundle) Anchors() []*x509.Certificate {
+	if b == nil {
+		return nil
+	}
+	return slices.Clone(b.anchors)
+}
 
 // Contains says whether c is one of the anchors, byte for byte.
 func (b *Bundle) Contains(c *x509.Certificate) bool {
-	return c != nil && slices.ContainsFunc(b.anchors, func(a *x509.Certificate) bool { return bytes.Equal(a.Raw, c.Raw) })
+	return b != nil && c != nil && slices.ContainsFunc(b.anchors, func(a *x509.Certificate) bool { return bytes.Equal(a.Raw, c.Raw) })
 }
 
 // Add returns a bundle with c added, unless it holds c already.
@@ -144,16 +149,16 @@ func (b *Bundle) describe() string {
 }
 
 // ParseCertificates parses PEM certificates: every block must be a CERTIFICATE, and there
-// must be at least one. Errors name the block, counting from 1.
+// must be at least one. Errors name the block, counting from 1. Text outside the blocks is
+// ignored, as openssl and crypto/x509's AppendCertsFromPEM do: bundles often carry a
+// comment naming each certificate.
 func ParseCertificates(pemBytes []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	rest := pemBytes
-	for {
-		b, r := pem.Decode(rest)
-		if b == nil {
+	for rest := pemBytes; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
 			break
 		}
-		rest = r
 		n := len(certs) + 1
 		if b.Type != "CERTIFICATE" {
 			return nil, fmt.Errorf("block %d is a %q, not a CERTIFICATE", n, b.Type)
@@ -163,9 +168,6 @@ func ParseCertificates(pemBytes []byte) ([]*x509.Certificate, error) {
 			return nil, fmt.Errorf("block %d does not parse: %w", n, err)
 		}
 		certs = append(certs, c)
-	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, fmt.Errorf("after block %d: text that is not PEM", len(certs))
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("no PEM certificate")

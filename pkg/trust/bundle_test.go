@@ -79,6 +79,7 @@ func TestBundleSet(t *testing.T) {
 		{"remove", ab.Remove(a.Cert), "b"},
 		{"remove absent", ab.Remove(c.Cert), "a,b"},
 		{"nil ignored", NewBundle(nil, a.Cert), "a"},
+		{"nil bundle", (*Bundle)(nil), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,7 +118,8 @@ func TestParseBundle(t *testing.T) {
 		{name: "blank", pem: []byte("  \n"), err: "no PEM certificate"},
 		{name: "an issuer", pem: EncodeCertificates(a.Cert, issuer.Cert), err: "block 2: \"CN=identity.west.meshfed\""},
 		{name: "a key", pem: append(a.CertPEM(), key...), err: `block 2 is a "PRIVATE KEY", not a CERTIFICATE`},
-		{name: "garbage after", pem: append(a.CertPEM(), "junk"...), err: "after block 1: text that is not PEM"},
+		{name: "comments around blocks", pem: []byte("# a\n" + string(a.CertPEM()) + "# b\n" + string(b.CertPEM()) + "end\n"), want: []string{"a", "b"}},
+		{name: "no block", pem: []byte("junk"), err: "no PEM certificate"},
 		{name: "bad DER", pem: []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), err: "block 1 does not parse"},
 	}
 	for _, tt := range tests {

@@ -212,7 +212,7 @@ func TestLoadCA(t *testing.T) {
 		{name: "RSA key", cert: issuer.CertPEM(), key: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: rsaDER}), err: "tls.key: the key is RSA"},
 		{name: "no key", cert: issuer.CertPEM(), key: nil, err: "tls.key: no PEM private key"},
 		{name: "certificate as key", cert: issuer.CertPEM(), key: issuer.CertPEM(), err: `tls.key: a PEM block "CERTIFICATE", not a private key`},
-		{name: "no certificate", cert: []byte("hello"), key: mustKeyPEM(t, issuer), err: "tls.crt: after block 0: text that is not PEM"},
+		{name: "no certificate", cert: []byte("hello"), key: mustKeyPEM(t, issuer), err: "tls.crt: no PEM certificate"},
 		{name: "empty certificate", cert: nil, key: mustKeyPEM(t, issuer), err: "tls.crt: no PEM certificate"},
 	}
 	for _, tt := range tests {

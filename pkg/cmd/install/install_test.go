@@ -3,12 +3,16 @@ package install
 import (
 	"bytes"
 	"context"
+	"flag"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/meshfed/meshfed/internal/golden"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func run(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
@@ -26,7 +30,7 @@ func TestInstallGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden.Assert(t, "install.golden", []byte(out))
+	golden.Check(t, filepath.Join("testdata", "install.golden"), out, *update)
 }
 
 // The trust domain and the images are all that differ between clusters and registries.

@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
+	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
 )
 
 // Run runs mesh with args and the given streams; it prints its own errors on errOut.
@@ -35,6 +36,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(install.NewCmdInstall(streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
+	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
 	return cmd
 }
 

@@ -3,7 +3,9 @@ package multicluster
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,10 +20,15 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
 
-var (
-	golden    = goldenfile.Assert
-	firstDiff = goldenfile.FirstDiff
-)
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with what the commands print")
+
+// golden compares got with testdata/name, or writes it there with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	goldenfile.Check(t, filepath.Join("testdata", name), string(got), *update)
+}
+
+var firstDiff = goldenfile.FirstDiff
 
 // cluster is a fake cluster: typed and dynamic clientsets.
 type cluster struct {

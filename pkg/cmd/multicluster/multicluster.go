@@ -1,9 +1,6 @@
 package multicluster
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
@@ -32,7 +29,7 @@ with the label mirror.meshfed.io/exported=true (through east's gateway) or
 
   # Stop mirroring east in west
   mesh --context west multicluster unlink --cluster-name east | kubectl --context west delete --ignore-not-found -f -`,
-		Args: unknownCommand,
+		Args: cmdutil.UnknownCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
@@ -42,17 +39,4 @@ with the label mirror.meshfed.io/exported=true (through east's gateway) or
 		newCmdCheck(f, streams),
 	)
 	return cmd
-}
-
-// unknownCommand refuses arguments to a command that only groups others, suggesting the
-// command meant: cobra would print the help and succeed.
-func unknownCommand(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return nil
-	}
-	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += "; did you mean " + strings.Join(s, " or ") + "?"
-	}
-	return fmt.Errorf("%s", msg)
 }
