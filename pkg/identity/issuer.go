@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,29 +80,10 @@ func ParseIssuer(data map[string][]byte, now time.Time) (*Issuer, error) {
 	if now.After(ca.Cert.NotAfter) {
 		return nil, fmt.Errorf("issuer expired at %s: renew it (cert-manager does so before renewBefore)", ca.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	if err := verifyIssuer(ca, bundle, now); err != nil {
-		return nil, err
+	if _, err := bundle.VerifyIssuer(ca.Cert, ca.Chain, now); err != nil {
+		return nil, fmt.Errorf("issuer Secret: tls.crt does not chain to the anchors in ca.crt: %w", err)
 	}
 	return &Issuer{CA: ca, Bundle: bundle}, nil
-}
-
-// verifyIssuer checks that the issuer chains to an anchor of the bundle, as the leaves it
-// signs will have to.
-func verifyIssuer(ca *trust.CA, bundle *trust.Bundle, now time.Time) error {
-	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
-	for _, a := range bundle.Anchors() {
-		roots.AddCert(a)
-	}
-	for _, c := range ca.Chain {
-		intermediates.AddCert(c)
-	}
-	if _, err := ca.Cert.Verify(x509.VerifyOptions{
-		Roots: roots, Intermediates: intermediates, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}); err != nil {
-		return fmt.Errorf("issuer does not chain to the anchors in ca.crt: %w", err)
-	}
-	return nil
 }
 
 func equalBundles(a, b *trust.Bundle) bool {
