@@ -99,14 +99,17 @@ func (o *VerifyOptions) Validate() error {
 	if len(o.Contexts) == 0 {
 		return errors.New("--context is required: name each cluster's kubeconfig context, such as --context west --context east ('kubectl config get-contexts' lists them)")
 	}
-	for i, c := range o.Contexts {
+	// A cluster named twice (before 'trust' and after it, say) is checked once.
+	var once []string
+	for _, c := range o.Contexts {
 		if c == "" {
 			return errors.New("--context is empty: give a kubeconfig context's name")
 		}
-		if slices.Contains(o.Contexts[:i], c) {
-			return fmt.Errorf("--context %s is given twice: name each cluster once", c)
+		if !slices.Contains(once, c) {
+			once = append(once, c)
 		}
 	}
+	o.Contexts = once
 	if o.Output != outputTable && o.Output != outputJSON {
 		return fmt.Errorf("--output %q is not a format of verify: use table or json", o.Output)
 	}

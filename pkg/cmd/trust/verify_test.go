@@ -115,7 +115,6 @@ func TestVerifyBadInput(t *testing.T) {
 	}{
 		{nil, "--context is required"},
 		{[]string{"--context", ""}, "--context is empty"},
-		{[]string{"--context", "west", "--context", "east", "--context", "west"}, "--context west is given twice"},
 		{[]string{"--context", "west", "-o", "yaml"}, `--output "yaml" is not a format of verify`},
 		{[]string{"--context", "west", "--require-anchor", "nothere.pem"}, "--require-anchor: open nothere.pem"},
 		{[]string{"--context", "west", "--require-issuer-anchor", "nothere.pem"}, "--require-issuer-anchor: open nothere.pem"},
