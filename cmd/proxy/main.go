@@ -1,5 +1,3 @@
-// Command proxy is meshfed's sidecar proxy binary. Its first argument says what to do; each
-// command lives in a file of its own here, and its logic in pkg/proxy.
 package main
 
 import (

@@ -118,7 +118,7 @@ func Apply(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	}
 	saved6, err := opts.Run(ctx, nil, be.save6, "-t", "nat")
 	if err != nil {
-		return res, explain(opts, fmt.Errorf("IPv6 rules (off unless asked for): %w", err))
+		return res, explain(opts, fmt.Errorf("IPv6 rules were asked for, and ip6tables fails (turn IPv6 off where the cluster has none): %w", err))
 	}
 	res.Applied6, err = apply(ctx, opts, be, be.restore6, cfg, ipv6, string(saved6))
 	return res, err

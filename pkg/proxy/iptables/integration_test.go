@@ -54,7 +54,7 @@ func TestApplyInNamespace(t *testing.T) {
 
 			// A rule of someone else's, which the transaction must keep.
 			foreign := "-A OUTPUT -d 198.18.251.0/24 -p tcp -j RETURN"
-			if _, err := pod.Run(ctx, bin, append([]string{"-t", "nat"}, strings.Fields(foreign)...)...); err != nil {
+			if _, err := pod.Run(ctx, bin, append([]string{"--wait=5", "-t", "nat"}, strings.Fields(foreign)...)...); err != nil {
 				t.Fatal(err)
 			}
 

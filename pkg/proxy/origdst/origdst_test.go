@@ -63,8 +63,8 @@ func TestRedirected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, cmd := range [][]string{
-		{"iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport", "9", "-j", "REDIRECT", "--to-ports", "4140"},
-		{"ip6tables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "::1", "--dport", "9", "-j", "REDIRECT", "--to-ports", "4140"},
+		{"iptables", "--wait=5", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport", "9", "-j", "REDIRECT", "--to-ports", "4140"},
+		{"ip6tables", "--wait=5", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "::1", "--dport", "9", "-j", "REDIRECT", "--to-ports", "4140"},
 	} {
 		if _, err := ns.Run(ctx, cmd[0], cmd[1:]...); err != nil {
 			t.Fatal(err)
