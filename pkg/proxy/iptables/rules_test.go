@@ -1,0 +1,38 @@
+package iptables
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/meshfed/meshfed/internal/golden"
+)
+
+func TestRules(t *testing.T) {
+	full := DefaultConfig()
+	full.ProxyUID = 2103
+	full.OutboundPort, full.InboundPort = 14140, 14143
+	full.SkipInboundPorts = []PortRange{Port(4190), Port(4191), {9000, 9010}}
+	full.SkipOutboundPorts = []PortRange{Port(25), {3306, 3307}}
+	full.SkipOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("10.96.0.0/12")}
+	full.IPv6 = true
+
+	none := DefaultConfig()
+	none.SkipInboundPorts = nil
+
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"default", DefaultConfig()},
+		{"no-skips", none},
+		{"full", full},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			golden.Assert(t, tc.name+".rules", []byte(Rules(tc.cfg)))
+			golden.Assert(t, tc.name+".rules6", []byte(Rules6(tc.cfg)))
+		})
+	}
+}
