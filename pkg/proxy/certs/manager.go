@@ -1,0 +1,132 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// Certifier gets a fresh leaf for the proxy's identity: identity.Request against the
+// identity service in a pod, anything that signs in tests.
+type Certifier interface {
+	Certify(ctx context.Context) (*identity.Leaf, error)
+}
+
+// CertifierFunc makes a function a Certifier.
+type CertifierFunc func(ctx context.Context) (*identity.Leaf, error)
+
+func (f CertifierFunc) Certify(ctx context.Context) (*identity.Leaf, error) { return f(ctx) }
+
+// RenewAt is the part of a leaf's life after which it is renewed.
+const RenewAt = 0.7
+
+// Manager holds the proxy's current leaf and renews it.
+type Manager struct {
+	id        trust.ID
+	bundle    *trust.Bundle
+	certifier Certifier
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu      sync.RWMutex
+	current *identity.Leaf
+	cert    *tls.Certificate
+	ready   chan struct{}
+	once    sync.Once
+}
+
+// NewManager returns a manager for id, whose peers are checked against bundle.
+func NewManager(id trust.ID, bundle *trust.Bundle, certifier Certifier, log *slog.Logger) *Manager {
+	return &Manager{id: id, bundle: bundle, certifier: certifier, log: log, now: time.Now, ready: make(chan struct{})}
+}
+
+// ID is the proxy's own identity.
+func (m *Manager) ID() trust.ID { return m.id }
+
+// Bundle is the trust bundle peers are checked against.
+func (m *Manager) Bundle() *trust.Bundle { return m.bundle }
+
+// Ready is closed once the first leaf is held.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
+
+// Leaf returns the current leaf, nil before the first.
+func (m *Manager) Leaf() *identity.Leaf {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.current
+}
+
+// Run gets a leaf, then renews it at RenewAt of its life, until ctx ends. A failed attempt is
+// retried with backoff, capped so that a leaf never expires unrenewed while the identity
+// service is reachable at all.
+func (m *Manager) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		leaf, err := m.certifier.Certify(ctx)
+		var wait time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait = backoff
+			backoff = min(backoff*2, 10*time.Second)
+			if cur := m.Leaf(); cur != nil {
+				// Never wait past the leaf's end for the next try.
+				wait = min(wait, max(time.Until(cur.Certificate.NotAfter)/4, 100*time.Millisecond))
+			}
+			m.log.Warn("certify failed; retrying", "identity", m.id.String(), "in", wait, "error", err)
+		} else {
+			if err := m.set(leaf); err != nil {
+				return err
+			}
+			backoff = 100 * time.Millisecond
+			life := leaf.Certificate.NotAfter.Sub(leaf.Certificate.NotBefore)
+			renew := leaf.Certificate.NotBefore.Add(time.Duration(float64(life) * RenewAt))
+			wait = max(renew.Sub(m.now()), time.Second)
+			m.log.Info("certified", "identity", m.id.String(), "notAfter", leaf.Certificate.NotAfter.UTC(), "renewIn", wait.Round(time.Second))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Set takes leaf as the current one, after checking it names the proxy's identity and
+// chains to the bundle. Run calls it; tests may too.
+func (m *Manager) Set(leaf *identity.Leaf) error { return m.set(leaf) }
+
+func (m *Manager) set(leaf *identity.Leaf) error {
+	got, err := m.bundle.Verify(leaf.Certificate, leaf.Intermediates, m.now())
+	if err != nil {
+		return fmt.Errorf("the identity service's leaf: %w", err)
+	}
+	if got != m.id {
+		return fmt.Errorf("the identity service's leaf names %s, not %s", got, m.id)
+	}
+	cert := leaf.TLSCertificate()
+	m.mu.Lock()
+	m.current, m.cert = leaf, cert
+	m.mu.Unlock()
+	m.once.Do(func() { close(m.ready) })
+	return nil
+}
+
+func (m *Manager) certificate() (*tls.Certificate, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.cert == nil {
+		return nil, errors.New("no certificate yet: the proxy is still waiting for the identity service")
+	}
+	return m.cert, nil
+}

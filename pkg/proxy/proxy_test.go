@@ -1,0 +1,341 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/proxy/certs"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// The tests here run both proxies of a conversation on loopback, with real mTLS between
+// them. Without iptables, each proxy is told where its connections were going: the client's
+// outbound that it was going to the server's app address, the server's inbound that it was
+// for the app's port. The iptables path is tested in package iptables and in the netns test.
+
+const domain = "west.meshfed.local"
+
+var (
+	clientID = trust.ID{TrustDomain: domain, Namespace: "shop", ServiceAccount: "web"}
+	serverID = trust.ID{TrustDomain: domain, Namespace: "shop", ServiceAccount: "api"}
+)
+
+type testPKI struct {
+	anchor, issuer *trust.CA
+	bundle         *trust.Bundle
+}
+
+func newTestPKI(t testing.TB) *testPKI {
+	t.Helper()
+	now := time.Now()
+	anchor, err := trust.NewAnchor("test", 48*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := trust.NewIssuer(anchor, "identity.west.meshfed", 24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testPKI{anchor: anchor, issuer: issuer, bundle: trust.NewBundle(anchor.Cert)}
+}
+
+// certifier signs leaves directly: the identity service has its own tests.
+func (p *testPKI) certifier(id trust.ID, ttl time.Duration) certs.Certifier {
+	return certs.CertifierFunc(func(context.Context) (*identity.Leaf, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := trust.NewCSR(key, id)
+		if err != nil {
+			return nil, err
+		}
+		csr, err := x509.ParseCertificateRequest(der)
+		if err != nil {
+			return nil, err
+		}
+		leaf, err := p.issuer.SignLeaf(csr, id, ttl, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		return &identity.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{p.issuer.Cert}}, nil
+	})
+}
+
+func (p *testPKI) manager(t testing.TB, id trust.ID) *certs.Manager {
+	t.Helper()
+	m := certs.NewManager(id, p.bundle, p.certifier(id, time.Hour), quietLog())
+	leaf, err := p.certifier(id, time.Hour).Certify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(leaf); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func addrOf(l net.Listener) netip.AddrPort { return netip.MustParseAddrPort(l.Addr().String()) }
+
+// pair is a client proxy's outbound and a server proxy's inbound in front of an app.
+type pair struct {
+	outbound net.Listener // what the client app dials, as iptables would send it there
+	inbound  netip.AddrPort
+	server   *Proxy
+	client   *Proxy
+}
+
+// newPair starts both proxies. appPort is the app's port on loopback; serverIdentity is what
+// the destination service says the server must prove.
+func newPair(t *testing.T, pki *testPKI, appPort uint16, announced trust.ID, serverCerts *certs.Manager) *pair {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	in := listen(t)
+	server, err := New(Config{
+		Certs: serverCerts, Resolver: StaticResolver{}, Log: quietLog(), Workload: "api",
+		OriginalDestination: func(net.Conn) (netip.AddrPort, error) {
+			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), appPort), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go server.ServeInbound(ctx, in)
+
+	// The app's address as the client dials it: the service's, which the destination
+	// service resolves to the server proxy.
+	svc := netip.MustParseAddrPort(fmt.Sprintf("198.18.200.1:%d", appPort))
+	resolver := StaticResolver{
+		svc.String(): {{Addr: addrOf(in), Identity: &announced, Labels: map[string]string{"workload": "api"}}},
+		fmt.Sprintf("api.shop.svc.cluster.local:%d", appPort): {{Addr: addrOf(in), Identity: &announced}},
+	}
+	client, err := New(Config{
+		Certs: pki.manager(t, clientID), Resolver: resolver, Log: quietLog(), Workload: "web",
+		OriginalDestination: func(net.Conn) (netip.AddrPort, error) { return svc, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := listen(t)
+	go client.ServeOutbound(ctx, out)
+	t.Cleanup(func() {
+		out.Close()
+		in.Close()
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer dcancel()
+		client.Drain(dctx)
+		server.Drain(dctx)
+	})
+	return &pair{outbound: out, inbound: addrOf(in), server: server, client: client}
+}
+
+// httpApp answers with the protocol it was spoken to in and the client identity header.
+func httpApp(t *testing.T, h2c bool) net.Listener {
+	t.Helper()
+	l := listen(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s client=%s", r.Proto, r.Host, r.Header.Get(ClientIDHeader))
+	})
+	srv := &http.Server{Handler: h}
+	if h2c {
+		p := new(http.Protocols)
+		p.SetUnencryptedHTTP2(true)
+		srv.Protocols = p
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l
+}
+
+// dialThrough returns an HTTP client whose every connection goes to the client proxy's
+// outbound listener, as iptables would send the app's.
+func dialThrough(p *pair, h2c bool) *http.Client {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", p.outbound.Addr().String())
+	}
+	if h2c {
+		return &http.Client{Transport: &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, n, a string, _ *tls.Config) (net.Conn, error) {
+			return dial(ctx, n, a)
+		}}, Timeout: 5 * time.Second}
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 5 * time.Second}
+}
+
+func TestHTTPThroughMTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, tt := range []struct {
+		name string
+		h2c  bool
+		want string
+	}{
+		{"HTTP/1.1", false, "HTTP/1.1"},
+		{"HTTP/2 prior knowledge", true, "HTTP/2.0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := httpApp(t, tt.h2c)
+			port := addrOf(app).Port()
+			p := newPair(t, pki, port, serverID, pki.manager(t, serverID))
+			client := dialThrough(p, tt.h2c)
+			for _, host := range []string{fmt.Sprintf("198.18.200.1:%d", port), fmt.Sprintf("api.shop.svc.cluster.local:%d", port)} {
+				resp, err := client.Get("http://" + host + "/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := fmt.Sprintf("%s %s client=%s", tt.want, host, clientID)
+				if resp.StatusCode != 200 || string(body) != want {
+					t.Errorf("GET %s: %d %q; want 200 %q", host, resp.StatusCode, body, want)
+				}
+			}
+		})
+	}
+}
+
+func TestGRPCThroughMTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	app := listen(t)
+	g := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus("api", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(g, hs)
+	go g.Serve(app)
+	t.Cleanup(g.Stop)
+	p := newPair(t, pki, addrOf(app).Port(), serverID, pki.manager(t, serverID))
+
+	conn, err := grpc.NewClient(fmt.Sprintf("198.18.200.1:%d", addrOf(app).Port()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", p.outbound.Addr().String())
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "api"})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("gRPC through the proxies: %v, %v", resp, err)
+	}
+	// A status in the trailers, not the headers, comes through too.
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"})
+	if err == nil || !strings.Contains(err.Error(), "NotFound") {
+		t.Errorf("an unknown service: %v; want NotFound", err)
+	}
+}
+
+func TestOpaqueTCPThroughMTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	// A server-speaks-first protocol: the client says nothing until greeted.
+	app := listen(t)
+	go func() {
+		for {
+			c, err := app.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintln(c, "220 hello")
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				fmt.Fprintf(c, "echo %s", line)
+			}()
+		}
+	}()
+	p := newPair(t, pki, addrOf(app).Port(), serverID, pki.manager(t, serverID))
+	c, err := net.DialTimeout("tcp", p.outbound.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	greeting, err := r.ReadString('\n')
+	if err != nil || greeting != "220 hello\n" {
+		t.Fatalf("greeting %q, %v", greeting, err)
+	}
+	fmt.Fprintln(c, "ping")
+	if line, err := r.ReadString('\n'); err != nil || line != "echo ping\n" {
+		t.Fatalf("answer %q, %v", line, err)
+	}
+}
+
+// A server proxy that proves another identity than the destination service announced is
+// refused: the request fails and never reaches the app.
+func TestWrongServerIdentityRefused(t *testing.T) {
+	pki := newTestPKI(t)
+	reached := false
+	app := listen(t)
+	go http.Serve(app, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	impostor := trust.ID{TrustDomain: domain, Namespace: "shop", ServiceAccount: "impostor"}
+	p := newPair(t, pki, addrOf(app).Port(), serverID, pki.manager(t, impostor))
+	resp, err := dialThrough(p, false).Get(fmt.Sprintf("http://198.18.200.1:%d/", addrOf(app).Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get(ErrorHeader), "not "+serverID.String()) {
+		t.Errorf("got %d %q; want 502 saying the peer is not %s", resp.StatusCode, resp.Header.Get(ErrorHeader), serverID)
+	}
+	if reached {
+		t.Error("the request reached the app behind the impostor")
+	}
+}
+
+// A server proxy whose certificate comes from another anchor is refused too.
+func TestForeignAnchorRefused(t *testing.T) {
+	pki, stranger := newTestPKI(t), newTestPKI(t)
+	app := httpApp(t, false)
+	serverCerts := certs.NewManager(serverID, stranger.bundle, stranger.certifier(serverID, time.Hour), quietLog())
+	leaf, err := stranger.certifier(serverID, time.Hour).Certify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serverCerts.Set(leaf); err != nil {
+		t.Fatal(err)
+	}
+	p := newPair(t, pki, addrOf(app).Port(), serverID, serverCerts)
+	resp, err := dialThrough(p, false).Get(fmt.Sprintf("http://198.18.200.1:%d/", addrOf(app).Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("a server from another anchor: %d; want 502", resp.StatusCode)
+	}
+}
