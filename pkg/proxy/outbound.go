@@ -306,7 +306,6 @@ func (o *outbound) forwardOpaque(ctx context.Context, c *redirected) {
 	o.p.metrics.tcpClose("outbound", ep.Identity != nil, received, sent)
 }
 
-
 // statusRecorder remembers the status code written, for metrics.
 type statusRecorder struct {
 	http.ResponseWriter
