@@ -61,7 +61,7 @@ generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regen
 
 verify-generate: generate ## Fail when generated files are not what the types and protos say.
 	@git diff --exit-code -- pkg/apis deploy/crds || { echo "generated files are stale: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- pkg/apis)" || { echo "generated files are not committed: run make generate and commit"; git status --short -- pkg/apis; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/apis deploy/crds)" || { echo "generated files are not committed: run make generate and commit"; git status --short -- pkg/apis deploy/crds; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

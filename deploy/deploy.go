@@ -42,13 +42,28 @@ var multiclusterOrder = []string{
 	"multicluster/remote-reader.yaml",
 }
 
-// CRDs returns the CustomResourceDefinitions: this repository's, one file each in the order
+// CRDs returns every CustomResourceDefinition: this repository's, one file each in the order
 // of their names, then the MCS API's ServiceExport.
 func CRDs() []Manifest {
-	// The MCS API's ServiceExport, as its module ships it: a cluster that exports with it
-	// needs the CRD, and meshfed reads it.
-	return append(mustRead(crds, globbed(crds, "crds/*.yaml")),
-		Manifest{Path: "sigs.k8s.io/mcs-api/config/crd/multicluster.x-k8s.io_serviceexports.yaml", Data: mcscrd.ServiceExportCRD})
+	return append(mustRead(crds, globbed(crds, "crds/*.yaml")), serviceExportCRD())
+}
+
+// MulticlusterCRDs returns the CRDs `mesh multicluster install` prints: the Link, then the
+// MCS API's ServiceExport.
+func MulticlusterCRDs() []Manifest {
+	return append(mustRead(crds, globbed(crds, "crds/multicluster.meshfed.io_*.yaml")), serviceExportCRD())
+}
+
+// PolicyCRDs returns the CRDs of policy.meshfed.io, in the order of their names. Other
+// clusters never read them: each cluster's policy is its own.
+func PolicyCRDs() []Manifest {
+	return mustRead(crds, globbed(crds, "crds/policy.meshfed.io_*.yaml"))
+}
+
+// serviceExportCRD is the MCS API's ServiceExport, as its module ships it: a cluster that
+// exports with it needs the CRD, and meshfed reads it.
+func serviceExportCRD() Manifest {
+	return Manifest{Path: "sigs.k8s.io/mcs-api/config/crd/multicluster.x-k8s.io_serviceexports.yaml", Data: mcscrd.ServiceExportCRD}
 }
 
 // Multicluster returns the manifests of `mesh multicluster install`, CRDs excluded, in the

@@ -31,6 +31,26 @@ func TestControlPlaneOrderListsEveryFile(t *testing.T) {
 	}
 }
 
+// Every CRD is in exactly one of the lists the commands print: one added to deploy/crds
+// but to no list would be installed by no command.
+func TestCRDsArePartitioned(t *testing.T) {
+	var all, parts []string
+	for _, m := range CRDs() {
+		all = append(all, m.Path)
+	}
+	for _, m := range append(MulticlusterCRDs(), PolicyCRDs()...) {
+		parts = append(parts, m.Path)
+	}
+	slices.Sort(all)
+	slices.Sort(parts)
+	if !slices.Equal(all, parts) {
+		t.Errorf("CRDs() %v, MulticlusterCRDs() and PolicyCRDs() %v: give each CRD of deploy/crds to one list", all, parts)
+	}
+	if len(PolicyCRDs()) != 4 {
+		t.Errorf("%d policy CRDs, want 4 (Server, AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication)", len(PolicyCRDs()))
+	}
+}
+
 // Every document parses and names its kind and name: what kubectl apply needs.
 func TestManifestsParse(t *testing.T) {
 	cp, err := ControlPlane(ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", TrustDomain: "west.meshfed.local"})

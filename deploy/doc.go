@@ -1,6 +1,7 @@
 // Package deploy holds the manifests meshfed installs, embedded so that the mesh CLI prints
 // them with no files beside it: the CRDs generated from pkg/apis (crds/, written by
-// `make generate`, never by hand) and the manifests of `mesh multicluster install`
+// `make generate`, never by hand; all of them, or those of one command: the multicluster
+// ones, the policy ones) and the manifests of `mesh multicluster install`
 // (multicluster/: the namespace, the link controller and its RBAC, and the read-only
 // ServiceAccount other clusters use).
 //

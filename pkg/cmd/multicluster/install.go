@@ -84,7 +84,7 @@ func (o *InstallOptions) Run() error {
 // link controller's image set.
 func installObjects(image string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
-	for _, m := range append(deploy.CRDs(), deploy.Multicluster()...) {
+	for _, m := range append(deploy.MulticlusterCRDs(), deploy.Multicluster()...) {
 		docs, err := cmdutil.DecodeDocuments(m.Data)
 		if err != nil {
 			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)

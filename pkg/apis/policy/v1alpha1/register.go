@@ -1,0 +1,25 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+// GroupVersion is the API group and version of the policy objects.
+var GroupVersion = schema.GroupVersion{Group: "policy.meshfed.io", Version: "v1alpha1"}
+
+var (
+	// SchemeBuilder registers the types of this package.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// AddToScheme adds the types of this package to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+func init() {
+	SchemeBuilder.Register(
+		&Server{}, &ServerList{},
+		&AuthorizationPolicy{}, &AuthorizationPolicyList{},
+		&MeshTLSAuthentication{}, &MeshTLSAuthenticationList{},
+		&NetworkAuthentication{}, &NetworkAuthenticationList{},
+	)
+}
