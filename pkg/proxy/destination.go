@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/meshfed/meshfed/pkg/proxy/balance"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -41,12 +42,21 @@ func (e Endpoint) Key() string {
 // Destination is what the destination service says of one target, kept current.
 type Destination struct {
 	// Name is the target asked for: an authority host:port or an ip:port.
-	Name string
-	// Known is false when the mesh knows nothing of the target: it is then reached
-	// directly.
-	Known     bool
+	Name      string
 	Endpoints *balance.Balancer[Endpoint]
+	known     atomic.Bool
 }
+
+// NewDestination returns a destination with no endpoints, unknown until SetKnown.
+func NewDestination(name string) *Destination {
+	return &Destination{Name: name, Endpoints: balance.New[Endpoint]()}
+}
+
+// Known is false when the mesh knows nothing of the target: it is then reached directly.
+func (d *Destination) Known() bool { return d.known.Load() }
+
+// SetKnown says whether the mesh knows the target.
+func (d *Destination) SetKnown(known bool) { d.known.Store(known) }
 
 // Resolver finds the endpoints of a target and keeps them current for as long as the proxy
 // runs. Resolvers share one subscription per target between all connections.
@@ -60,7 +70,8 @@ type StaticResolver map[string][]Endpoint
 
 func (s StaticResolver) Resolve(_ context.Context, target string) (*Destination, error) {
 	eps, ok := s[target]
-	d := &Destination{Name: target, Known: ok, Endpoints: balance.New[Endpoint]()}
+	d := NewDestination(target)
+	d.SetKnown(ok)
 	m := make(map[string]Endpoint, len(eps))
 	for _, e := range eps {
 		m[e.Key()] = e

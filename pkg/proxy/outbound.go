@@ -158,14 +158,14 @@ func (o *outbound) resolve(ctx context.Context, target string, dst netip.AddrPor
 	if err != nil {
 		return nil, err
 	}
-	if d.Known {
+	if d.Known() {
 		return d, nil
 	}
 	if target != dst.String() {
 		if d, err = o.p.cfg.Resolver.Resolve(ctx, dst.String()); err != nil {
 			return nil, err
 		}
-		if d.Known {
+		if d.Known() {
 			return d, nil
 		}
 	}

@@ -27,6 +27,8 @@ func NewCmdInstall(streams cmdutil.IOStreams) *cobra.Command {
 		Short: "Print a cluster's control plane, for kubectl apply",
 		Long: `install prints, for kubectl apply -f -, the control plane of one cluster:
 
+  - the policy CRDs (policy.meshfed.io: Server, AuthorizationPolicy,
+    MeshTLSAuthentication, NetworkAuthentication);
   - the namespace mesh-system;
   - the identity service (Deployment and Service meshfed-identity, gRPC on 8080), which
     signs a leaf certificate for each workload's ServiceAccount, with its least-privilege
@@ -92,7 +94,7 @@ func (o *Options) Run() error {
 		return err
 	}
 	n := 0
-	for _, m := range manifests {
+	for _, m := range append(deploy.PolicyCRDs(), manifests...) {
 		docs, err := cmdutil.DecodeDocuments(m.Data)
 		if err != nil {
 			return fmt.Errorf("deploy/%s: %w", m.Path, err)

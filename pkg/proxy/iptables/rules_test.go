@@ -1,11 +1,15 @@
 package iptables
 
 import (
+	"flag"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/meshfed/meshfed/internal/golden"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestRules(t *testing.T) {
 	full := DefaultConfig()
@@ -31,8 +35,8 @@ func TestRules(t *testing.T) {
 			if err := tc.cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			golden.Assert(t, tc.name+".rules", []byte(Rules(tc.cfg)))
-			golden.Assert(t, tc.name+".rules6", []byte(Rules6(tc.cfg)))
+			golden.Check(t, filepath.Join("testdata", tc.name+".rules"), Rules(tc.cfg), *update)
+			golden.Check(t, filepath.Join("testdata", tc.name+".rules6"), Rules6(tc.cfg), *update)
 		})
 	}
 }
