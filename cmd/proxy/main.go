@@ -24,6 +24,7 @@ const usage = `usage: proxy COMMAND [flags]
 COMMAND is one of:
   init   install the iptables rules that send the pod's TCP through the proxy
          (the pod's init container, with NET_ADMIN)
+  run    the proxy: outbound on 127.0.0.1:4140, inbound on :4143, admin on :4191
 
 Run "proxy COMMAND -h" for its flags.`
 
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "init":
 		return runInit(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runProxy(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -32,10 +32,9 @@ type inbound struct {
 func newInbound(p *Proxy) *inbound {
 	in := &inbound{p: p, h2: &http2.Server{}, h2base: &http.Server{}}
 	http2.ConfigureServer(in.h2base, in.h2)
-	dial := &net.Dialer{Timeout: p.cfg.DialTimeout}
-	in.plain1 = &http.Transport{DialContext: dial.DialContext, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
+	in.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
 	in.plain2 = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return dial.DialContext(ctx, network, addr)
+		return p.cfg.Dial(ctx, network, addr)
 	}}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:       in.rewrite,
@@ -111,7 +110,7 @@ func (in *inbound) plaintext(ctx context.Context, c *redirected, from netip.Addr
 
 func (in *inbound) forward(ctx context.Context, c *redirected) {
 	app := netip.AddrPortFrom(in.p.cfg.AppHost, c.dst.Port())
-	up, err := (&net.Dialer{Timeout: in.p.cfg.DialTimeout}).DialContext(ctx, "tcp", app.String())
+	up, err := in.p.cfg.Dial(ctx, "tcp", app.String())
 	if err != nil {
 		in.p.cfg.Log.Info("the app refused a connection", "app", app.String(), "error", err)
 		return

@@ -52,10 +52,9 @@ type picked struct {
 
 func newOutbound(p *Proxy) *outbound {
 	o := &outbound{p: p, h1lis: newChanListener(), mesh: map[string]*http2.Transport{}}
-	dial := &net.Dialer{Timeout: p.cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	o.plain1 = &http.Transport{DialContext: dial.DialContext, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
+	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
 	o.plain2 = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return dial.DialContext(ctx, network, addr)
+		return p.cfg.Dial(ctx, network, addr)
 	}}
 	o.rp = &httputil.ReverseProxy{
 		Rewrite:       o.rewrite,
@@ -239,8 +238,7 @@ func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
 
 // dialMesh opens mTLS to an endpoint's proxy, which must prove the endpoint's identity.
 func (o *outbound) dialMesh(ctx context.Context, ep Endpoint, _ string, alpn string) (*tls.Conn, error) {
-	d := &net.Dialer{Timeout: o.p.cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	raw, err := d.DialContext(ctx, "tcp", ep.Addr.String())
+	raw, err := o.p.cfg.Dial(ctx, "tcp", ep.Addr.String())
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +289,7 @@ func (o *outbound) forwardOpaque(ctx context.Context, c *redirected) {
 	if ep.Identity != nil {
 		up, err = o.dialMesh(ctx, ep, "", certs.ALPNOpaque)
 	} else {
-		up, err = (&net.Dialer{Timeout: o.p.cfg.DialTimeout}).DialContext(ctx, "tcp", ep.Addr.String())
+		up, err = o.p.cfg.Dial(ctx, "tcp", ep.Addr.String())
 	}
 	if h != nil {
 		h.Done(err != nil)

@@ -55,6 +55,19 @@ type Config struct {
 	OriginalDestination func(net.Conn) (netip.AddrPort, error)
 	// DialTimeout bounds a connection to an endpoint or the app.
 	DialTimeout time.Duration
+	// Dial opens the proxy's own connections, to endpoints and to the app: a plain
+	// net.Dialer unless a test must make them in a network namespace or as the proxy's UID.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// DefaultOriginalDestination is where a connection iptables redirected was going, from the
+// kernel (SO_ORIGINAL_DST).
+func DefaultOriginalDestination(c net.Conn) (netip.AddrPort, error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("not a TCP connection: %T", c)
+	}
+	return origdst.OriginalDestination(tc)
 }
 
 // Proxy is one sidecar proxy.
@@ -86,14 +99,11 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
 	if cfg.OriginalDestination == nil {
-		cfg.OriginalDestination = func(c net.Conn) (netip.AddrPort, error) {
-			tc, ok := c.(*net.TCPConn)
-			if !ok {
-				return netip.AddrPort{}, fmt.Errorf("not a TCP connection: %T", c)
-			}
-			return origdst.OriginalDestination(tc)
-		}
+		cfg.OriginalDestination = DefaultOriginalDestination
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
@@ -103,6 +113,12 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, metrics: m, conns: map[net.Conn]struct{}{}}
+	dial := cfg.Dial
+	p.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+		defer cancel()
+		return dial(ctx, network, addr)
+	}
 	p.outbound = newOutbound(p)
 	p.inbound = newInbound(p)
 	return p, nil

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
+	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/policy"
+	"github.com/meshfed/meshfed/pkg/proxy"
+	"github.com/meshfed/meshfed/pkg/proxy/certs"
+	"github.com/meshfed/meshfed/pkg/proxy/discovery"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// runProxy is `proxy run`: the sidecar itself. It gets its certificate, then serves the
+// outbound, inbound and admin listeners until SIGTERM, and drains.
+func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proxy run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	trustDomain := fs.String("trust-domain", os.Getenv("MESHFED_TRUST_DOMAIN"), "the cluster's trust domain (env MESHFED_TRUST_DOMAIN)")
+	namespace := fs.String("namespace", os.Getenv("POD_NAMESPACE"), "the pod's namespace (env POD_NAMESPACE)")
+	serviceAccount := fs.String("service-account", os.Getenv("POD_SERVICE_ACCOUNT"), "the pod's ServiceAccount (env POD_SERVICE_ACCOUNT)")
+	workload := fs.String("workload", os.Getenv("MESHFED_WORKLOAD"), "the pod's workload, for metrics (env MESHFED_WORKLOAD)")
+	identityAddr := fs.String("identity-addr", "meshfed-identity.mesh-system.svc:8080", "the identity service")
+	destinationAddr := fs.String("destination-addr", "meshfed-destination.mesh-system.svc:8086", "the destination service; empty to reach every destination directly")
+	tokenFile := fs.String("token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identity.Audience)
+	bundleFile := fs.String("bundle", "/var/run/secrets/meshfed.io/trust/ca-bundle.crt", "the trust bundle (PEM); env MESHFED_TRUST_BUNDLE, when set, holds it instead")
+	outboundAddr := fs.String("outbound-addr", fmt.Sprintf("127.0.0.1:%d", proxy.OutboundPort), "where the app's redirected outbound TCP arrives")
+	inboundAddr := fs.String("inbound-addr", fmt.Sprintf(":%d", proxy.InboundPort), "where TCP redirected to the pod arrives")
+	adminAddr := fs.String("admin-addr", fmt.Sprintf(":%d", proxy.AdminPort), "/ready, /live and /metrics")
+	detectTimeout := fs.Duration("detect-timeout", time.Second, "how long a new connection may stay silent before it is carried as opaque TCP")
+	drainTimeout := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long open connections may take to finish")
+	defaultPolicy := fs.String("default-policy", string(policy.AllUnauthenticated), "inbound policy of ports no Server selects: all-unauthenticated, all-authenticated or deny")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	self := trust.ID{TrustDomain: *trustDomain, Namespace: *namespace, ServiceAccount: *serviceAccount}
+	if err := self.Validate(); err != nil {
+		return fmt.Errorf("--trust-domain, --namespace and --service-account make the proxy's identity: %w", err)
+	}
+	def, err := policy.ParseDefaultPolicy(*defaultPolicy)
+	if err != nil {
+		return fmt.Errorf("--default-policy: %w", err)
+	}
+	bundlePEM := []byte(os.Getenv("MESHFED_TRUST_BUNDLE"))
+	if len(bundlePEM) == 0 {
+		if bundlePEM, err = os.ReadFile(*bundleFile); err != nil {
+			return fmt.Errorf("--bundle: %w", err)
+		}
+	}
+	bundle, err := trust.ParseBundle(bundlePEM)
+	if err != nil {
+		return fmt.Errorf("the trust bundle: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	idServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
+	idConn, err := identity.Dial(*identityAddr, bundle, idServer)
+	if err != nil {
+		return err
+	}
+	defer idConn.Close()
+	idClient := identityv1.NewIdentityClient(idConn)
+	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identity.Leaf, error) {
+		// Read each time: the kubelet rotates projected tokens.
+		token, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return identity.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
+	}), log)
+	go manager.Run(ctx)
+
+	var resolver proxy.Resolver = proxy.StaticResolver{}
+	if *destinationAddr != "" {
+		destServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-destination"}
+		destConn, err := grpc.NewClient(*destinationAddr, grpc.WithTransportCredentials(credentials.NewTLS(manager.ClientConfig(destServer, "h2"))))
+		if err != nil {
+			return err
+		}
+		defer destConn.Close()
+		resolver = discovery.New(ctx, destinationv1.NewDestinationClient(destConn), *namespace, self, log)
+	}
+	empty, err := policy.Compile(*namespace, *trustDomain, policy.Objects{})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := proxy.New(proxy.Config{
+		Certs: manager, Resolver: resolver, Log: log, Metrics: reg, Workload: *workload,
+		Policy:        proxy.NewPolicyAuthorizer(policy.Pod{}, def, empty),
+		DetectTimeout: *detectTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	admin := &http.Server{Addr: *adminAddr, Handler: p.AdminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener", "error", err)
+		}
+	}()
+	defer admin.Close()
+	out, err := net.Listen("tcp", *outboundAddr)
+	if err != nil {
+		return err
+	}
+	in, err := net.Listen("tcp", *inboundAddr)
+	if err != nil {
+		out.Close()
+		return err
+	}
+	go p.ServeOutbound(ctx, out)
+	go p.ServeInbound(ctx, in)
+	log.Info("proxy started", "identity", self.String(), "outbound", out.Addr().String(), "inbound", in.Addr().String(), "admin", *adminAddr)
+
+	<-ctx.Done()
+	log.Info("draining", "timeout", *drainTimeout)
+	out.Close()
+	in.Close()
+	dctx, cancel := context.WithTimeout(context.Background(), *drainTimeout)
+	defer cancel()
+	p.Drain(dctx)
+	fmt.Fprintln(stdout, "proxy stopped")
+	return nil
+}
