@@ -66,10 +66,9 @@ func (l *chanListener) hand(ctx context.Context, c *redirected) {
 	case <-ctx.Done():
 		return
 	}
-	select {
-	case <-c.done:
-	case <-l.closed:
-	}
+	// The server closes c when it is done with it, also when it shuts down: a request under
+	// way finishes first.
+	<-c.done
 }
 
 func (l *chanListener) Close() error {

@@ -168,6 +168,13 @@ func (p *Proxy) track(c net.Conn, add bool) {
 	}
 }
 
+// open is how many connections the proxy holds.
+func (p *Proxy) open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 // Drain waits for open connections to end, up to ctx's deadline, then closes what is left.
 // Call it after closing the listeners: on SIGTERM, a pod's clients finish what they started.
 func (p *Proxy) Drain(ctx context.Context) {
