@@ -4,9 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"fmt"
 	"strings"
@@ -245,19 +242,7 @@ func strangerLeaf(t *testing.T, id trust.ID) []*x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := trust.NewCSR(key, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := issuer.SignLeaf(csr, id, time.Hour, now)
+	leaf, _, err := issuer.IssueLeaf(id, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,6 @@
 package identity
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -70,19 +67,7 @@ func (s *ServingCertificate) Get() (*tls.Certificate, error) {
 
 // issueFor makes a key and a leaf for id signed by ca, as a tls.Certificate with its chain.
 func issueFor(ca *trust.CA, id trust.ID, ttl time.Duration, now time.Time) (*tls.Certificate, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	der, err := trust.NewCSR(key, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	leaf, err := ca.SignLeaf(csr, id, ttl, now)
+	leaf, key, err := ca.IssueLeaf(id, ttl, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
@@ -84,19 +81,7 @@ func (d *destinations) Get(req *destinationv1.GetDestination, stream destination
 type leafMaker struct{ issuer *trust.CA }
 
 func (l leafMaker) leaf(id trust.ID) (*identity.Leaf, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := trust.NewCSR(key, id)
-	if err != nil {
-		return nil, err
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := l.issuer.SignLeaf(csr, id, time.Hour, time.Now())
+	leaf, key, err := l.issuer.IssueLeaf(id, time.Hour, time.Now())
 	if err != nil {
 		return nil, err
 	}

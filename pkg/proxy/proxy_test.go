@@ -3,9 +3,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -63,19 +60,7 @@ func newTestPKI(t testing.TB) *testPKI {
 // certifier signs leaves directly: the identity service has its own tests.
 func (p *testPKI) certifier(id trust.ID, ttl time.Duration) certs.Certifier {
 	return certs.CertifierFunc(func(context.Context) (*identity.Leaf, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := trust.NewCSR(key, id)
-		if err != nil {
-			return nil, err
-		}
-		csr, err := x509.ParseCertificateRequest(der)
-		if err != nil {
-			return nil, err
-		}
-		leaf, err := p.issuer.SignLeaf(csr, id, ttl, time.Now())
+		leaf, key, err := p.issuer.IssueLeaf(id, ttl, time.Now())
 		if err != nil {
 			return nil, err
 		}

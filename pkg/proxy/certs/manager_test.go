@@ -2,9 +2,6 @@ package certs
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -31,19 +28,7 @@ func signer(t *testing.T) (*trust.Bundle, func(id trust.ID, ttl time.Duration) (
 		t.Fatal(err)
 	}
 	return trust.NewBundle(anchor.Cert), func(id trust.ID, ttl time.Duration) (*identity.Leaf, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := trust.NewCSR(key, id)
-		if err != nil {
-			return nil, err
-		}
-		csr, err := x509.ParseCertificateRequest(der)
-		if err != nil {
-			return nil, err
-		}
-		leaf, err := issuer.SignLeaf(csr, id, ttl, time.Now())
+		leaf, key, err := issuer.IssueLeaf(id, ttl, time.Now())
 		if err != nil {
 			return nil, err
 		}
