@@ -4,57 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/healthcheck"
 )
 
-// Check is one thing `mesh multicluster check` verifies.
-type Check struct {
-	// Description says what holds when the check passes.
-	Description string
-	// Hint says how to fix a failure.
-	Hint string
-	// Fatal skips the checks after this one in its category when it fails: they need what
-	// it checks.
-	Fatal bool
-	// Run tries it: nil when it holds, else an error saying what is wrong.
-	Run func(ctx context.Context) error
-}
-
-// Category is the checks about one thing: this cluster, or one Link.
-type Category struct {
-	Name   string
-	Checks []Check
-}
-
-// CheckResult is the outcome of one check.
-type CheckResult struct {
-	Description string `json:"description"`
-	// Result is "success" or "error".
-	Result string `json:"result"`
-	Error  string `json:"error,omitempty"`
-	Hint   string `json:"hint,omitempty"`
-}
-
-// CategoryResult holds the outcomes of one category's checks that ran.
-type CategoryResult struct {
-	Name   string        `json:"name"`
-	Checks []CheckResult `json:"checks"`
-}
-
-// CheckReport is what `check -o json` prints.
-type CheckReport struct {
-	Success    bool             `json:"success"`
-	Categories []CategoryResult `json:"categories"`
-}
+// The checks and their results are package healthcheck's.
+type (
+	Check          = healthcheck.Check
+	Category       = healthcheck.Category
+	CheckResult    = healthcheck.CheckResult
+	CategoryResult = healthcheck.CategoryResult
+	CheckReport    = healthcheck.Report
+)
 
 // Output formats of check.
 const (
@@ -126,20 +92,20 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := &checkRunner{deadline: time.Now().Add(o.Wait), retryEvery: o.retryEvery}
+	r := &healthcheck.Runner{Deadline: time.Now().Add(o.Wait), RetryEvery: o.retryEvery}
 	if o.Output == outputTable {
-		r.out = o.Out
+		r.Out = o.Out
 	}
 	var links []mcv1alpha1.Link
 	cluster := localCategory(local, &links)
-	if r.run(ctx, cluster) && len(links) == 0 && r.out != nil {
-		fmt.Fprintf(r.out, "\nNo Links in %s: this cluster mirrors no other. 'mesh multicluster link --help' shows how to link one.\n", Namespace)
+	if r.Run(ctx, cluster) && len(links) == 0 && r.Out != nil {
+		fmt.Fprintf(r.Out, "\nNo Links in %s: this cluster mirrors no other. 'mesh multicluster link --help' shows how to link one.\n", Namespace)
 	}
 	for i := range links {
-		r.run(ctx, linkCategory(&links[i], local, o.factory))
+		r.Run(ctx, linkCategory(&links[i], local, o.factory))
 	}
 
-	report := r.report()
+	report := r.Report()
 	if o.Output == outputJSON {
 		b, err := json.MarshalIndent(report, "", "  ")
 		if err != nil {
@@ -147,121 +113,12 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		}
 		fmt.Fprintf(o.Out, "%s\n", b)
 	}
-	total, failed := r.counts()
+	total, failed := r.Counts()
 	if failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", failed, total)
 	}
-	if r.out != nil {
-		fmt.Fprintf(r.out, "\n✓ all %d checks passed\n", total)
+	if r.Out != nil {
+		fmt.Fprintf(r.Out, "\n✓ all %d checks passed\n", total)
 	}
 	return nil
-}
-
-// checkRunner runs categories of checks in order, printing each outcome as it comes when out
-// is set, and keeps them for the report.
-type checkRunner struct {
-	deadline   time.Time
-	retryEvery time.Duration
-	out        io.Writer
-
-	results []CategoryResult
-}
-
-// run runs the checks of c until the first failed fatal one, and says whether none failed
-// fatally.
-func (r *checkRunner) run(ctx context.Context, c Category) bool {
-	res := CategoryResult{Name: c.Name, Checks: []CheckResult{}}
-	if r.out != nil {
-		if len(r.results) > 0 {
-			fmt.Fprintln(r.out)
-		}
-		fmt.Fprintf(r.out, "%s\n%s\n", c.Name, dashes(c.Name))
-	}
-	ok := true
-	for _, ch := range c.Checks {
-		err := r.try(ctx, ch)
-		cr := CheckResult{Description: ch.Description, Result: "success"}
-		if err != nil {
-			cr.Result, cr.Error, cr.Hint = "error", err.Error(), ch.Hint
-		}
-		res.Checks = append(res.Checks, cr)
-		r.print(cr)
-		if err != nil && ch.Fatal {
-			ok = false
-			break
-		}
-	}
-	r.results = append(r.results, res)
-	return ok
-}
-
-// try runs a check, again every retryEvery while it fails, until the deadline.
-func (r *checkRunner) try(ctx context.Context, ch Check) error {
-	for {
-		err := ch.Run(ctx)
-		if err == nil || !time.Now().Add(r.retryEvery).Before(r.deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(r.retryEvery):
-		}
-	}
-}
-
-func (r *checkRunner) print(cr CheckResult) {
-	if r.out == nil {
-		return
-	}
-	if cr.Result == "success" {
-		fmt.Fprintf(r.out, "✓ %s\n", cr.Description)
-		return
-	}
-	fmt.Fprintf(r.out, "× %s\n    %s\n", cr.Description, cr.Error)
-	if cr.Hint != "" {
-		fmt.Fprintf(r.out, "    hint: %s\n", cr.Hint)
-	}
-}
-
-func (r *checkRunner) counts() (total, failed int) {
-	for _, c := range r.results {
-		for _, ch := range c.Checks {
-			total++
-			if ch.Result != "success" {
-				failed++
-			}
-		}
-	}
-	return total, failed
-}
-
-func (r *checkRunner) report() CheckReport {
-	_, failed := r.counts()
-	return CheckReport{Success: failed == 0, Categories: r.results}
-}
-
-func dashes(s string) string { return strings.Repeat("-", utf8.RuneCountInString(s)) }
-
-// onceOK returns f, its first success remembered. A failure is not: the next call tries
-// again, so a check retried with --wait sees what was fixed meanwhile.
-func onceOK[T any](f func(context.Context) (T, error)) func(context.Context) (T, error) {
-	var (
-		mu   sync.Mutex
-		done bool
-		v    T
-	)
-	return func(ctx context.Context) (T, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if done {
-			return v, nil
-		}
-		got, err := f(ctx)
-		if err != nil {
-			return got, err
-		}
-		v, done = got, true
-		return v, nil
-	}
 }

@@ -17,6 +17,7 @@ import (
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/healthcheck"
 	"github.com/meshfed/meshfed/pkg/mirror"
 )
 
@@ -117,7 +118,7 @@ func listLinks(ctx context.Context, c *cmdutil.Clients) ([]mcv1alpha1.Link, erro
 // linkCategory checks one Link: its credentials, the remote they reach, and its mirrors.
 func linkCategory(link *mcv1alpha1.Link, local *cmdutil.Clients, f cmdutil.Factory) Category {
 	cluster := link.Spec.TargetClusterName
-	remote := onceOK(func(ctx context.Context) (*cmdutil.Clients, error) {
+	remote := healthcheck.OnceOK(func(ctx context.Context) (*cmdutil.Clients, error) {
 		return remoteClients(ctx, link, local, f)
 	})
 	relink := fmt.Sprintf("make the credentials anew: run 'mesh multicluster link --cluster-name %s' against %s and apply its output here", cluster, cluster)
