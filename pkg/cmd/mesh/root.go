@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshfed/meshfed/pkg/cmd/check"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
@@ -35,6 +36,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	cmd := newRoot(streams)
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(install.NewCmdInstall(streams))
+	cmd.AddCommand(check.NewCmdCheck(flags, streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
 	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
 	return cmd

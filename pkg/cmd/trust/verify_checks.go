@@ -44,17 +44,17 @@ func readCluster(ctx context.Context, f cmdutil.Factory, name string) *clusterSt
 	}
 	s.host = c.Host
 	var answered bool
-	s.bundle, answered, s.bundleErr = readBundle(ctx, c)
+	s.bundle, answered, s.bundleErr = ReadBundle(ctx, c)
 	if !answered {
 		s.issuerErr = fmt.Errorf("not read: %s did not answer (see above)", name)
 		return s
 	}
-	s.issuer, s.chain, s.caAnchors, s.issuerErr = readIssuer(ctx, c)
+	s.issuer, s.chain, s.caAnchors, s.issuerErr = ReadIssuer(ctx, c)
 	return s
 }
 
-// readBundle reads the bundle ConfigMap, and says whether the API server answered at all.
-func readBundle(ctx context.Context, c *cmdutil.Clients) (b *trust.Bundle, answered bool, err error) {
+// ReadBundle reads the bundle ConfigMap, and says whether the API server answered at all.
+func ReadBundle(ctx context.Context, c *cmdutil.Clients) (b *trust.Bundle, answered bool, err error) {
 	cm, err := c.Kube.CoreV1().ConfigMaps(trust.Namespace).Get(ctx, trust.BundleConfigMapName, metav1.GetOptions{})
 	var status apierrors.APIStatus
 	answered = err == nil || errors.As(err, &status)
@@ -75,8 +75,8 @@ func readBundle(ctx context.Context, c *cmdutil.Clients) (b *trust.Bundle, answe
 	return b, answered, nil
 }
 
-// readIssuer reads tls.crt and ca.crt of the issuer Secret, and nothing else of it.
-func readIssuer(ctx context.Context, c *cmdutil.Clients) (issuer *x509.Certificate, chain, caAnchors []*x509.Certificate, err error) {
+// ReadIssuer reads tls.crt and ca.crt of the issuer Secret, and nothing else of it.
+func ReadIssuer(ctx context.Context, c *cmdutil.Clients) (issuer *x509.Certificate, chain, caAnchors []*x509.Certificate, err error) {
 	sec, err := c.Kube.CoreV1().Secrets(trust.Namespace).Get(ctx, trust.IssuerSecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil, nil, fmt.Errorf("no Secret %s/%s", trust.Namespace, trust.IssuerSecretName)
