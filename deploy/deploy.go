@@ -34,6 +34,9 @@ var controlplaneOrder = []string{
 	"controlplane/identity.yaml",
 }
 
+//go:embed demo/*.yaml
+var demo embed.FS
+
 // multiclusterOrder is the order to apply the multicluster manifests in: the namespace before
 // what lives in it, the ServiceAccounts before the token Secret that names one.
 var multiclusterOrder = []string{
@@ -86,12 +89,23 @@ func (v ControlPlaneValues) Image(name string) string {
 	return strings.TrimSuffix(v.Registry, "/") + "/" + name + ":" + v.Version
 }
 
+// Demo returns the demo app's manifests, rendered with v (only the images matter).
+func Demo(v ControlPlaneValues) ([]Manifest, error) {
+	return render(mustRead(demo, []string{"demo/demo.yaml"}), v)
+}
+
 // ControlPlane returns the manifests of `mesh install`, rendered with v, in the order to
 // apply them. The values must have been validated: they are written as they are.
 func ControlPlane(v ControlPlaneValues) ([]Manifest, error) {
-	out := mustRead(controlplane, controlplaneOrder)
+	return render(mustRead(controlplane, controlplaneOrder), v)
+}
+
+// render executes each manifest as a template of v. "list" makes a list of its arguments,
+// for ranges over names.
+func render(out []Manifest, v ControlPlaneValues) ([]Manifest, error) {
+	funcs := template.FuncMap{"list": func(s ...string) []string { return s }}
 	for i, m := range out {
-		t, err := template.New(m.Path).Option("missingkey=error").Parse(string(m.Data))
+		t, err := template.New(m.Path).Funcs(funcs).Option("missingkey=error").Parse(string(m.Data))
 		if err != nil {
 			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)
 		}

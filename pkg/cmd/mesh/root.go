@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshfed/meshfed/pkg/cmd/check"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/cmd/demo"
 	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
 	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
@@ -37,6 +38,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(install.NewCmdInstall(streams))
 	cmd.AddCommand(check.NewCmdCheck(flags, streams))
+	cmd.AddCommand(demo.NewCmdDemo(streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
 	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
 	return cmd
