@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs: etcd, containerd, runc, the CNI plugins,
-# iptables and conntrack for the local clusters, and protoc with the well-known types for
-# `make generate`. Idempotent: a machine that has them all is left alone, so a warm second run
-# costs nothing.
+# iptables and conntrack for the local clusters, protoc with the well-known types for
+# `make generate`, and haproxy, the baseline `go run ./bench/proxy` compares the proxy with.
+# Idempotent: a machine that has them all is left alone, so a warm second run costs nothing.
 set -euo pipefail
 
-packages=(etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ca-certificates protobuf-compiler libprotobuf-dev)
+packages=(etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ca-certificates protobuf-compiler libprotobuf-dev haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
