@@ -49,6 +49,7 @@ import (
 	"github.com/meshfed/meshfed/internal/testenv"
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -138,7 +139,7 @@ func run(n, concurrency int) error {
 	healthpb.RegisterHealthServer(g, health.NewServer())
 	go g.Serve(lis)
 	defer g.Stop()
-	conn, err := identity.Dial(lis.Addr().String(), trust.NewBundle(anchor.Cert), self)
+	conn, err := identityclient.Dial(lis.Addr().String(), trust.NewBundle(anchor.Cert), self)
 	if err != nil {
 		return err
 	}

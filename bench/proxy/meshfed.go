@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -147,7 +147,7 @@ func loadCerts(o proxyOptions, log *slog.Logger) (*certs.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-cert, -key: %w", err)
 	}
-	noRenewal := certs.CertifierFunc(func(context.Context) (*identity.Leaf, error) {
+	noRenewal := certs.CertifierFunc(func(context.Context) (*identityclient.Leaf, error) {
 		return nil, errors.New("the bench's proxies have no identity service")
 	})
 	m := certs.NewManager(id, bundle, noRenewal, log)

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -102,7 +102,7 @@ func writeLeaf(dir string, issuer *trust.CA, id trust.ID, name string, now time.
 }
 
 // readLeaf reads back what writeLeaf wrote, as the identity service would have returned it.
-func readLeaf(certFile, keyFile string) (*identity.Leaf, error) {
+func readLeaf(certFile, keyFile string) (*identityclient.Leaf, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
@@ -127,5 +127,5 @@ func readLeaf(certFile, keyFile string) (*identity.Leaf, error) {
 	if !ok {
 		return nil, errors.New(keyFile + ": not an ECDSA key")
 	}
-	return &identity.Leaf{Key: key, Certificate: chain[0], Intermediates: chain[1:]}, nil
+	return &identityclient.Leaf{Key: key, Certificate: chain[0], Intermediates: chain[1:]}, nil
 }

@@ -20,7 +20,7 @@ import (
 
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/policy"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
@@ -39,7 +39,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workload := fs.String("workload", os.Getenv("MESHFED_WORKLOAD"), "the pod's workload, for metrics (env MESHFED_WORKLOAD)")
 	identityAddr := fs.String("identity-addr", "meshfed-identity.mesh-system.svc:8080", "the identity service")
 	destinationAddr := fs.String("destination-addr", "meshfed-destination.mesh-system.svc:8086", "the destination service; empty to reach every destination directly")
-	tokenFile := fs.String("token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identity.Audience)
+	tokenFile := fs.String("token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identityclient.Audience)
 	bundleFile := fs.String("bundle", "/var/run/secrets/meshfed.io/trust/ca-bundle.crt", "the trust bundle (PEM); env MESHFED_TRUST_BUNDLE, when set, holds it instead")
 	outboundAddr := fs.String("outbound-addr", fmt.Sprintf("127.0.0.1:%d", proxy.OutboundPort), "where the app's redirected outbound TCP arrives")
 	inboundAddr := fs.String("inbound-addr", fmt.Sprintf(":%d", proxy.InboundPort), "where TCP redirected to the pod arrives")
@@ -74,13 +74,13 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 
 	idServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
-	idConn, err := identity.Dial(*identityAddr, bundle, idServer)
+	idConn, err := identityclient.Dial(*identityAddr, bundle, idServer)
 	if err != nil {
 		return err
 	}
 	defer idConn.Close()
 	idClient := identityv1.NewIdentityClient(idConn)
-	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identity.Leaf, error) {
+	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identityclient.Leaf, error) {
 		// Read each time: the kubelet rotates projected tokens.
 		token, err := os.ReadFile(*tokenFile)
 		if err != nil {
@@ -88,7 +88,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return identity.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
+		return identityclient.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
 	}), log)
 	go manager.Run(ctx)
 

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshfed/meshfed/internal/testenv"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -212,7 +213,7 @@ func TestCertifyWithTokenReview(t *testing.T) {
 	client := serve(t, newServer(t, issuers, KubeTokenReviewer{Client: apiserver.service}), issuers, p.bundle())
 	ctx := context.Background()
 
-	leaf, err := Request(ctx, client, web, token(t, "shop", "web", Audience))
+	leaf, err := identityclient.Request(ctx, client, web, token(t, "shop", "web", Audience))
 	if err != nil {
 		t.Fatalf("a pod's own token: %v", err)
 	}
@@ -233,7 +234,7 @@ func TestCertifyWithTokenReview(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Request(ctx, client, web, tt.token)
+			_, err := identityclient.Request(ctx, client, web, tt.token)
 			if status.Code(err) != tt.code || !strings.Contains(status.Convert(err).Message(), tt.msg) {
 				t.Fatalf("Certify = %v; want code %s with %q", err, tt.code, tt.msg)
 			}
@@ -274,7 +275,7 @@ func TestIssuerRenewedInSecret(t *testing.T) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			if _, err := Request(ctx, client, id, tok); err != nil && ctx.Err() == nil {
+			if _, err := identityclient.Request(ctx, client, id, tok); err != nil && ctx.Err() == nil {
 				failed.Add(1)
 				lastErr.Store(err)
 			}
@@ -292,7 +293,7 @@ func TestIssuerRenewedInSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the renewed issuer to be signing", func() error {
-		leaf, err := Request(ctx, client, id, tok)
+		leaf, err := identityclient.Request(ctx, client, id, tok)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -105,7 +106,7 @@ func serve(t testing.TB, srv *Server, issuers *IssuerStore, bundle *trust.Bundle
 	identityv1.RegisterIdentityServer(g, srv)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
-	conn, err := Dial(lis.Addr().String(), bundle, serviceID)
+	conn, err := identityclient.Dial(lis.Addr().String(), bundle, serviceID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -64,7 +65,7 @@ func TestIssuerReload(t *testing.T) {
 	}
 	web := trust.ID{TrustDomain: testDomain, Namespace: "shop", ServiceAccount: "web"}
 	client := serve(t, newServer(t, issuers, fakeReviewer{}), issuers, first.bundle())
-	old, err := Request(context.Background(), client, web, []byte("shop/web"))
+	old, err := identityclient.Request(context.Background(), client, web, []byte("shop/web"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +82,14 @@ func TestIssuerReload(t *testing.T) {
 		t.Fatal("an issuer that does not chain to its ca.crt was taken")
 	}
 
-	renewed, err := Request(context.Background(), client, web, []byte("shop/web"))
+	renewed, err := identityclient.Request(context.Background(), client, web, []byte("shop/web"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !renewed.Intermediates[0].Equal(second.issuer.Cert) {
 		t.Errorf("new leaf chains to %s; want the renewed issuer", renewed.Intermediates[0].Subject)
 	}
-	for name, l := range map[string]*Leaf{"old": old, "new": renewed} {
+	for name, l := range map[string]*identityclient.Leaf{"old": old, "new": renewed} {
 		if _, err := first.bundle().Verify(l.Certificate, l.Intermediates, time.Now()); err != nil {
 			t.Errorf("%s leaf does not verify with the bundle: %v", name, err)
 		}

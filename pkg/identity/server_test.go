@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -28,7 +29,7 @@ func TestCertify(t *testing.T) {
 	web := trust.ID{TrustDomain: testDomain, Namespace: "shop", ServiceAccount: "web"}
 	client := serve(t, newServer(t, issuers, fakeReviewer{}), issuers, p.bundle())
 
-	leaf, err := Request(context.Background(), client, web, []byte("shop/web"))
+	leaf, err := identityclient.Request(context.Background(), client, web, []byte("shop/web"))
 	if err != nil {
 		t.Fatalf("Certify for the token's own identity: %v", err)
 	}

@@ -8,11 +8,12 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 )
 
-// Audience is the audience a workload's projected token must carry for the identity service:
-// a token meant for the API server, or for anything else, proves nothing here.
-const Audience = "identity.meshfed.io"
+// Audience is the audience a workload's projected token must carry for the identity service.
+const Audience = identityclient.Audience
 
 // Review is what the API server says of a token.
 type Review struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 
@@ -117,4 +118,26 @@ func closeWrite(c net.Conn) {
 	default:
 		c.Close()
 	}
+}
+
+// grpcStatusHeaders are what a gRPC server puts in a trailers-only response's headers.
+var grpcStatusHeaders = []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
+
+// trailersOnly turns a gRPC trailers-only response (the status in the headers, no body) into
+// headers and trailers. Carried as it is, its headers may be flushed before the end of the
+// stream is known, and the client then sees a stream ended with no status.
+func trailersOnly(res *http.Response) error {
+	if res.Header.Get("Grpc-Status") == "" {
+		return nil
+	}
+	if res.Trailer == nil {
+		res.Trailer = http.Header{}
+	}
+	for _, k := range grpcStatusHeaders {
+		if v, ok := res.Header[k]; ok {
+			res.Trailer[k] = v
+			delete(res.Header, k)
+		}
+	}
+	return nil
 }

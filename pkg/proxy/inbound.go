@@ -37,9 +37,10 @@ func newInbound(p *Proxy) *inbound {
 		return p.cfg.Dial(ctx, network, addr)
 	}}
 	in.rp = &httputil.ReverseProxy{
-		Rewrite:       in.rewrite,
-		Transport:     in,
-		FlushInterval: -1,
+		Rewrite:        in.rewrite,
+		Transport:      in,
+		FlushInterval:  -1,
+		ModifyResponse: trailersOnly,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.cfg.Log.Info("inbound request failed", "host", r.Host, "error", err)
 			w.Header().Set(ErrorHeader, err.Error())

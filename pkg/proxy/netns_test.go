@@ -27,7 +27,7 @@ import (
 
 	"github.com/meshfed/meshfed/internal/netnstest"
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/proxy/discovery"
@@ -80,12 +80,12 @@ func (d *destinations) Get(req *destinationv1.GetDestination, stream destination
 
 type leafMaker struct{ issuer *trust.CA }
 
-func (l leafMaker) leaf(id trust.ID) (*identity.Leaf, error) {
+func (l leafMaker) leaf(id trust.ID) (*identityclient.Leaf, error) {
 	leaf, key, err := l.issuer.IssueLeaf(id, time.Hour, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	return &identity.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{l.issuer.Cert}}, nil
+	return &identityclient.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{l.issuer.Cert}}, nil
 }
 
 // wireTap records what crosses the server pod's inbound listener, both ways.
@@ -183,7 +183,7 @@ func newMesh(t *testing.T) *mesh {
 	bundle := trust.NewBundle(anchor.Cert)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	newCerts := func(id trust.ID) *certs.Manager {
-		c := certs.NewManager(id, bundle, certs.CertifierFunc(func(context.Context) (*identity.Leaf, error) { return m.maker.leaf(id) }), log)
+		c := certs.NewManager(id, bundle, certs.CertifierFunc(func(context.Context) (*identityclient.Leaf, error) { return m.maker.leaf(id) }), log)
 		leaf, err := m.maker.leaf(id)
 		if err != nil {
 			t.Fatal(err)

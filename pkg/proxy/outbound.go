@@ -57,11 +57,11 @@ func newOutbound(p *Proxy) *outbound {
 		return p.cfg.Dial(ctx, network, addr)
 	}}
 	o.rp = &httputil.ReverseProxy{
-		Rewrite:       o.rewrite,
-		Transport:     o,
-		FlushInterval: -1, // stream: gRPC and server-sent events must not wait on a buffer
-		ErrorHandler:  o.proxyError,
-		ErrorLog:      nil,
+		Rewrite:        o.rewrite,
+		Transport:      o,
+		FlushInterval:  -1, // stream: gRPC and server-sent events must not wait on a buffer
+		ModifyResponse: trailersOnly,
+		ErrorHandler:   o.proxyError,
 	}
 	o.h1 = &http.Server{
 		Handler:           o,

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
@@ -59,12 +59,12 @@ func newTestPKI(t testing.TB) *testPKI {
 
 // certifier signs leaves directly: the identity service has its own tests.
 func (p *testPKI) certifier(id trust.ID, ttl time.Duration) certs.Certifier {
-	return certs.CertifierFunc(func(context.Context) (*identity.Leaf, error) {
+	return certs.CertifierFunc(func(context.Context) (*identityclient.Leaf, error) {
 		leaf, key, err := p.issuer.IssueLeaf(id, ttl, time.Now())
 		if err != nil {
 			return nil, err
 		}
-		return &identity.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{p.issuer.Cert}}, nil
+		return &identityclient.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{p.issuer.Cert}}, nil
 	})
 }
 

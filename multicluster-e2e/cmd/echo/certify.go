@@ -11,7 +11,7 @@ import (
 	"time"
 
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -24,7 +24,7 @@ func (c *certifyFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "identity-addr", "meshfed-identity.mesh-system.svc:8080", "the identity service")
 	fs.StringVar(&c.identity, "identity", "", "the SPIFFE identity to ask for (certify)")
 	fs.StringVar(&c.server, "server-identity", "", "the identity service's own SPIFFE identity; default: meshfed-identity in mesh-system of --identity's trust domain")
-	fs.StringVar(&c.tokenFile, "token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identity.Audience)
+	fs.StringVar(&c.tokenFile, "token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identityclient.Audience)
 	fs.StringVar(&c.bundleFile, "bundle", "/var/run/secrets/meshfed.io/trust/ca-bundle.crt", "the trust bundle")
 }
 
@@ -55,12 +55,12 @@ func certify(ctx context.Context, c certifyFlags, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--bundle: %w", err)
 	}
-	conn, err := identity.Dial(c.addr, bundle, server)
+	conn, err := identityclient.Dial(c.addr, bundle, server)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	leaf, err := identity.Request(ctx, identityv1.NewIdentityClient(conn), id, token)
+	leaf, err := identityclient.Request(ctx, identityv1.NewIdentityClient(conn), id, token)
 	if err != nil {
 		return err
 	}

@@ -9,20 +9,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
-// Certifier gets a fresh leaf for the proxy's identity: identity.Request against the
+// Certifier gets a fresh leaf for the proxy's identity: identityclient.Request against the
 // identity service in a pod, anything that signs in tests.
 type Certifier interface {
-	Certify(ctx context.Context) (*identity.Leaf, error)
+	Certify(ctx context.Context) (*identityclient.Leaf, error)
 }
 
 // CertifierFunc makes a function a Certifier.
-type CertifierFunc func(ctx context.Context) (*identity.Leaf, error)
+type CertifierFunc func(ctx context.Context) (*identityclient.Leaf, error)
 
-func (f CertifierFunc) Certify(ctx context.Context) (*identity.Leaf, error) { return f(ctx) }
+func (f CertifierFunc) Certify(ctx context.Context) (*identityclient.Leaf, error) { return f(ctx) }
 
 // RenewAt is the part of a leaf's life after which it is renewed.
 const RenewAt = 0.7
@@ -36,7 +36,7 @@ type Manager struct {
 	now       func() time.Time
 
 	mu      sync.RWMutex
-	current *identity.Leaf
+	current *identityclient.Leaf
 	cert    *tls.Certificate
 	ready   chan struct{}
 	once    sync.Once
@@ -57,7 +57,7 @@ func (m *Manager) Bundle() *trust.Bundle { return m.bundle }
 func (m *Manager) Ready() <-chan struct{} { return m.ready }
 
 // Leaf returns the current leaf, nil before the first.
-func (m *Manager) Leaf() *identity.Leaf {
+func (m *Manager) Leaf() *identityclient.Leaf {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.current
@@ -104,9 +104,9 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Set takes leaf as the current one, after checking it names the proxy's identity and
 // chains to the bundle. Run calls it; tests may too.
-func (m *Manager) Set(leaf *identity.Leaf) error { return m.set(leaf) }
+func (m *Manager) Set(leaf *identityclient.Leaf) error { return m.set(leaf) }
 
-func (m *Manager) set(leaf *identity.Leaf) error {
+func (m *Manager) set(leaf *identityclient.Leaf) error {
 	got, err := m.bundle.Verify(leaf.Certificate, leaf.Intermediates, m.now())
 	if err != nil {
 		return fmt.Errorf("the identity service's leaf: %w", err)

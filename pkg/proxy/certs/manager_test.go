@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
 var web = trust.ID{TrustDomain: "west.meshfed.local", Namespace: "shop", ServiceAccount: "web"}
 
-func signer(t *testing.T) (*trust.Bundle, func(id trust.ID, ttl time.Duration) (*identity.Leaf, error)) {
+func signer(t *testing.T) (*trust.Bundle, func(id trust.ID, ttl time.Duration) (*identityclient.Leaf, error)) {
 	t.Helper()
 	now := time.Now()
 	anchor, err := trust.NewAnchor("test", time.Hour, now)
@@ -27,12 +27,12 @@ func signer(t *testing.T) (*trust.Bundle, func(id trust.ID, ttl time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return trust.NewBundle(anchor.Cert), func(id trust.ID, ttl time.Duration) (*identity.Leaf, error) {
+	return trust.NewBundle(anchor.Cert), func(id trust.ID, ttl time.Duration) (*identityclient.Leaf, error) {
 		leaf, key, err := issuer.IssueLeaf(id, ttl, time.Now())
 		if err != nil {
 			return nil, err
 		}
-		return &identity.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{issuer.Cert}}, nil
+		return &identityclient.Leaf{Key: key, Certificate: leaf, Intermediates: []*x509.Certificate{issuer.Cert}}, nil
 	}
 }
 
@@ -41,7 +41,7 @@ func signer(t *testing.T) (*trust.Bundle, func(id trust.ID, ttl time.Duration) (
 func TestRunRenewsAndRetries(t *testing.T) {
 	bundle, sign := signer(t)
 	var calls atomic.Int32
-	m := NewManager(web, bundle, CertifierFunc(func(context.Context) (*identity.Leaf, error) {
+	m := NewManager(web, bundle, CertifierFunc(func(context.Context) (*identityclient.Leaf, error) {
 		if calls.Add(1) == 2 {
 			return nil, errors.New("identity service unavailable")
 		}
@@ -81,7 +81,7 @@ func TestSetChecksTheLeaf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, leaf := range map[string]*identity.Leaf{"another identity": other, "another anchor": foreign} {
+	for name, leaf := range map[string]*identityclient.Leaf{"another identity": other, "another anchor": foreign} {
 		if err := m.Set(leaf); err == nil {
 			t.Errorf("%s: taken", name)
 		}

@@ -1,4 +1,4 @@
-package identity
+package identityclient
 
 import (
 	"context"
@@ -17,6 +17,10 @@ import (
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
+
+// Audience is the audience a workload's projected token must carry for the identity service:
+// a token meant for the API server, or for anything else, proves nothing there.
+const Audience = "identity.meshfed.io"
 
 // ClientTLSConfig is what a workload uses to reach the identity service: TLS 1.3, and the
 // server must prove it is server (its leaf chains to the bundle and names that identity);
