@@ -1,0 +1,183 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshfed/meshfed/multicluster-e2e/provider"
+)
+
+// TestMesh installs one cluster's mesh and the demo app the way a user does, with the CLI
+// and kubectl only, and checks what a user would: mesh check passes, every demo pod runs its
+// proxy, and the proxies say the demo's traffic is mTLS between the right identities.
+func TestMesh(t *testing.T) {
+	e := up(t, provider.Options{Clusters: []string{"west"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	west := e.client(t, "west")
+
+	anchorDir := t.TempDir()
+	e.mesh(t, ctx, "west", "trust", "anchor", "--out", anchorDir)
+	trustYAML := e.mesh(t, ctx, "west", "trust", "cluster", "--anchor", anchorDir, "--cluster", "west", "--cert-manager")
+	eventually(t, 60*time.Second, "cert-manager's webhook to accept the issuer's Certificate", func() error {
+		_, err := e.kubectl(ctx, "west", trustYAML, "apply", "-f", "-")
+		return err
+	})
+	installYAML := e.mesh(t, ctx, "west", "install", "--cluster-name", "west")
+	eventually(t, 60*time.Second, "the control plane to apply (its Certificates wait on cert-manager's webhook)", func() error {
+		_, err := e.kubectl(ctx, "west", installYAML, "apply", "-f", "-")
+		return err
+	})
+
+	t.Run("mesh check passes once the control plane is up", func(t *testing.T) {
+		if out, err := e.meshErr(ctx, "west", "", "check", "--wait", "3m"); err != nil {
+			t.Fatalf("mesh check: %v\n%s", err, out)
+		}
+	})
+
+	demo := e.mesh(t, ctx, "west", "demo", "install")
+	e.apply(t, ctx, "west", demo)
+	deploys, err := e.kubectl(ctx, "west", "", "-n", "meshfed-demo", "get", "deploy", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	injected, err := e.meshErr(ctx, "west", deploys, "inject", "--cluster-name", "west", "-")
+	if err != nil {
+		t.Fatalf("mesh inject: %v", err)
+	}
+	e.apply(t, ctx, "west", injected)
+
+	t.Run("every demo pod runs its proxy and is ready", func(t *testing.T) {
+		for _, d := range []string{"web", "emoji", "voting", "vote-bot"} {
+			if _, err := e.kubectl(ctx, "west", "", "-n", "meshfed-demo", "rollout", "status", "deployment/"+d, "--timeout=180s"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, 60*time.Second, "every demo pod 2/2 ready with a proxy", func() error {
+			return podsMeshedAndReady(ctx, west, "meshfed-demo")
+		})
+		if out, err := e.meshErr(ctx, "west", "", "check", "--proxy", "-n", "meshfed-demo"); err != nil {
+			t.Fatalf("mesh check --proxy: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("the proxies see the demo's traffic as mTLS between the right identities", func(t *testing.T) {
+		for _, tt := range []struct{ server, client string }{
+			{"web", "vote-bot"},
+			{"voting", "web"},
+		} {
+			want := fmt.Sprintf(`client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/%s"`, tt.client)
+			eventually(t, 90*time.Second, tt.server+"'s proxy counting requests from "+tt.client, func() error {
+				metrics, err := proxyMetrics(ctx, west, "meshfed-demo", "app="+tt.server)
+				if err != nil {
+					return err
+				}
+				for _, line := range strings.Split(metrics, "\n") {
+					if strings.HasPrefix(line, "meshfed_proxy_requests_total{") && strings.Contains(line, `direction="inbound"`) &&
+						strings.Contains(line, want) && strings.Contains(line, `tls="true"`) && strings.Contains(line, `status_code="200"`) {
+						return nil
+					}
+				}
+				return fmt.Errorf("no inbound mTLS request from %s in:\n%s", tt.client, grep(metrics, "meshfed_proxy_requests_total"))
+			})
+		}
+	})
+
+	t.Run("mesh check fails with the hint when identity is scaled to 0", func(t *testing.T) {
+		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/meshfed-identity", "--replicas=0"); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.meshErr(ctx, "west", "", "check")
+		if err == nil || !strings.Contains(out, "meshfed-identity is scaled to 0") {
+			t.Errorf("mesh check with identity at 0: %v\n%s", err, out)
+		}
+		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/meshfed-identity", "--replicas=1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// meshErr runs the mesh CLI with stdin and returns what it printed on both streams and its
+// error, for commands expected to fail.
+func (e *env) meshErr(ctx context.Context, cluster, stdin string, args ...string) (string, error) {
+	dir, err := e.builder.Repo(ctx, "./cmd/mesh")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "mesh"), append([]string{"--kubeconfig", e.p.Kubeconfig(), "--context", cluster}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err = cmd.Run()
+	if err != nil {
+		return out.String() + stderr.String(), err
+	}
+	return out.String(), nil
+}
+
+func podsMeshedAndReady(ctx context.Context, c kubernetes.Interface, ns string) error {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		proxy := false
+		for _, s := range p.Status.InitContainerStatuses {
+			if s.Name == "meshfed-proxy" {
+				proxy = s.Ready
+			}
+		}
+		if !proxy {
+			return fmt.Errorf("pod %s has no ready meshfed-proxy", p.Name)
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status != corev1.ConditionTrue {
+				return fmt.Errorf("pod %s is not ready", p.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// proxyMetrics reads the metrics of the proxies of the pods selected, through the apiserver's
+// pod proxy, as `kubectl get --raw` does.
+func proxyMetrics(ctx context.Context, c kubernetes.Interface, ns, selector string) (string, error) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return "", err
+	}
+	var all strings.Builder
+	for _, p := range pods.Items {
+		b, err := c.CoreV1().Pods(ns).ProxyGet("http", p.Name, "4191", "/metrics", nil).DoRaw(ctx)
+		if err != nil {
+			return "", fmt.Errorf("metrics of %s: %w", p.Name, err)
+		}
+		all.Write(b)
+	}
+	return all.String(), nil
+}
+
+func grep(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
