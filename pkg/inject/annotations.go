@@ -89,7 +89,10 @@ func readSettings(cfg Config, ann map[string]string) (settings, error) {
 			return
 		}
 		q, err := resource.ParseQuantity(v)
-		if err == nil && q.Sign() < 0 {
+		switch {
+		case err != nil:
+			err = errors.New("not a quantity") // the parser's own error is a regular expression
+		case q.Sign() < 0:
 			err = errors.New("it is negative")
 		}
 		if err != nil {

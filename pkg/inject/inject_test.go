@@ -84,7 +84,7 @@ func TestBadAnnotations(t *testing.T) {
 		{"namespace inject", template(), map[string]string{AnnotationInject: "true"},
 			[]string{`annotation meshfed.io/inject of namespace shop: "true"; it takes enabled or disabled`}},
 		{"cpu", template(enabled, annotated(AnnotationProxyCPURequest, "lots")), nil,
-			[]string{`annotation meshfed.io/proxy-cpu-request: "lots": quantities must match`, "it takes a quantity such as 100m or 0.5"}},
+			[]string{`annotation meshfed.io/proxy-cpu-request: "lots": not a quantity`, "it takes a quantity such as 100m or 0.5"}},
 		{"negative memory", template(enabled, annotated(AnnotationProxyMemoryRequest, "-1Mi")), nil,
 			[]string{`annotation meshfed.io/proxy-memory-request: "-1Mi": it is negative; it takes a quantity such as 64Mi`}},
 		{"request over the default limit", template(enabled, annotated(AnnotationProxyMemoryRequest, "1Gi")), nil,

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	injectcmd "github.com/meshfed/meshfed/pkg/cmd/inject"
 	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
 	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
@@ -35,6 +36,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	cmd := newRoot(streams)
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(install.NewCmdInstall(streams))
+	cmd.AddCommand(injectcmd.NewCmdInject(flags, streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
 	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
 	return cmd
