@@ -68,17 +68,25 @@ const DefaultLogLevel = "info"
 // Validate says what is wrong with c, every problem at once. Inject does not check its
 // Config: callers validate it once, when they make it and when its bundle changes.
 func (c Config) Validate() error {
+	err := c.ValidateStatic()
+	if c.TrustBundle == "" {
+		return errors.Join(err, fmt.Errorf("trust bundle is empty: give the PEM of the ConfigMap %s/%s (key %s)", trust.Namespace, trust.BundleConfigMapName, trust.BundleKey))
+	}
+	if _, berr := trust.ParseBundle([]byte(c.TrustBundle)); berr != nil {
+		return errors.Join(err, fmt.Errorf("trust bundle: %w", berr))
+	}
+	return err
+}
+
+// ValidateStatic is Validate but for the trust bundle: what a webhook checks when it starts,
+// before it has read the bundle (which it checks as it reads it).
+func (c Config) ValidateStatic() error {
 	var errs []error
 	if strings.TrimSpace(c.ProxyImage) == "" || strings.ContainsAny(c.ProxyImage, " \t\n") {
 		errs = append(errs, fmt.Errorf("proxy image %q: want an image reference such as ghcr.io/meshfed/proxy:v0.1.0", c.ProxyImage))
 	}
 	if err := trust.ValidateTrustDomain(c.TrustDomain); err != nil {
 		errs = append(errs, fmt.Errorf("trust domain: %w", err))
-	}
-	if c.TrustBundle == "" {
-		errs = append(errs, fmt.Errorf("trust bundle is empty: give the PEM of the ConfigMap %s/%s (key %s)", trust.Namespace, trust.BundleConfigMapName, trust.BundleKey))
-	} else if _, err := trust.ParseBundle([]byte(c.TrustBundle)); err != nil {
-		errs = append(errs, fmt.Errorf("trust bundle: %w", err))
 	}
 	if c.Version == "" {
 		errs = append(errs, errors.New("version is empty: it is written to the annotation "+AnnotationInjected))
