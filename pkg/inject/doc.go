@@ -23,6 +23,12 @@
 // Result with the reason. Callers decide what to do with either: the webhook lets the pod
 // through unchanged with an admission warning, `mesh inject` prints the reason.
 //
+// Limits that follow from the design: without native sidecars the proxy is a container like
+// the app's, so a Job's pod runs on after its app ends, and the app may start before the
+// proxy is ready; and meshfed-init adds NET_ADMIN and NET_RAW, which the baseline and
+// restricted Pod Security Standards refuse, so such namespaces cannot be meshed until a CNI
+// plugin does the init step instead.
+//
 // It deliberately does not read a cluster, decode YAML or admission requests, or compute
 // patches: callers do. Its output depends only on its input, so golden files hold it.
 package inject
