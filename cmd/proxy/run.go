@@ -46,6 +46,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	adminAddr := fs.String("admin-addr", fmt.Sprintf(":%d", proxy.AdminPort), "/ready, /live and /metrics")
 	detectTimeout := fs.Duration("detect-timeout", time.Second, "how long a new connection may stay silent before it is carried as opaque TCP")
 	drainTimeout := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long open connections may take to finish")
+	logLevel := fs.String("log-level", envOr("MESHFED_LOG_LEVEL", "info"), "debug, info, warn or error (env MESHFED_LOG_LEVEL)")
 	defaultPolicy := fs.String("default-policy", string(policy.AllUnauthenticated), "inbound policy of ports no Server selects: all-unauthenticated, all-authenticated or deny")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,7 +72,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("the trust bundle: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	idServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
 	idConn, err := identityclient.Dial(*identityAddr, bundle, idServer)
@@ -146,4 +151,12 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	p.Drain(dctx)
 	fmt.Fprintln(stdout, "proxy stopped")
 	return nil
+}
+
+// envOr is the environment variable key, or def when it is unset or empty.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

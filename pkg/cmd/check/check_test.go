@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -69,6 +71,15 @@ func healthy(t *testing.T, now time.Time) *cluster {
 			ObjectMeta: metav1.ObjectMeta{Name: d.GetName(), Namespace: d.GetNamespace()},
 			Status: appsv1.DeploymentStatus{AvailableReplicas: 1, Conditions: []appsv1.DeploymentCondition{
 				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}},
+		})
+	}
+	for _, w := range in.webhooks {
+		c.objs = append(c.objs, &admissionregistrationv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: w.GetName()},
+			Webhooks:   []admissionregistrationv1.MutatingWebhook{{Name: "injector.meshfed.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: []byte("ca")}}},
+		}, &discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Name: "meshfed-injector-x", Namespace: trust.Namespace, Labels: map[string]string{discoveryv1.LabelServiceName: "meshfed-injector"}},
+			Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"198.18.128.10"}}},
 		})
 	}
 	c.objs = append(c.objs,
@@ -143,6 +154,14 @@ func TestCheck(t *testing.T) {
 		}, fails: "the issuer is valid for an hour more and chains to the trust bundle"},
 		{name: "a policy CRD missing", modify: func(c *cluster) { c.crds = c.crds[1:] },
 			fails: "the policy CRDs are established", hint: "mesh install"},
+		{name: "the webhook's Service has no endpoint", modify: func(c *cluster) {
+			for i, o := range c.objs {
+				if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+					es.Endpoints = nil
+					c.objs[i] = es
+				}
+			}
+		}, fails: "the webhook's Service mesh-system/meshfed-injector has a ready endpoint", hint: "pods get no proxy while it has none"},
 		{name: "Kubernetes too old", modify: func(c *cluster) { c.minor = "28" },
 			fails: "Kubernetes is 1.29 or later, for native sidecars"},
 	}

@@ -1,5 +1,6 @@
-// Package install is `mesh install`: it prints the control plane of one cluster (for now the
-// identity service) for kubectl apply, rendered for that cluster's name and trust domain.
+// Package install is `mesh install`: it prints the control plane of one cluster (the identity
+// service and the proxy injector) for kubectl apply, rendered for that cluster's name and
+// trust domain.
 //
 // It reads no cluster and changes none. It does not make the trust the control plane needs:
 // `mesh trust cluster` does, and is applied first.

@@ -33,9 +33,15 @@ func NewCmdInstall(streams cmdutil.IOStreams) *cobra.Command {
   - the identity service (Deployment and Service meshfed-identity, gRPC on 8080), which
     signs a leaf certificate for each workload's ServiceAccount, with its least-privilege
     RBAC: create TokenReviews, read its issuer Secret and nothing else.
+  - the proxy injector (Deployment and Service meshfed-injector, HTTPS on 8443), the
+    admission webhook that adds the proxy to pods with meshfed.io/inject: enabled (on the
+    pod or its namespace), its MutatingWebhookConfiguration, and its serving certificate
+    from cert-manager (a CA Issuer of its own in mesh-system), with its least-privilege
+    RBAC: watch namespaces, read the trust bundle ConfigMap and its own Secret.
 
 The identity service signs with the issuer Secret meshfed-identity-issuer in mesh-system:
-apply 'mesh trust cluster' first, or the service waits, not ready, until it exists. Each
+apply 'mesh trust cluster' first, or the service waits, not ready, until it exists; so
+does the injector for the trust bundle. The injector needs cert-manager. Each
 cluster has its own name and trust domain (<cluster>.meshfed.local by default): a
 workload's identity is spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
 
@@ -82,7 +88,7 @@ func (o *Options) Validate() error {
 	if err := trust.ValidateTrustDomain(o.TrustDomain); err != nil {
 		return fmt.Errorf("--trust-domain: %w", err)
 	}
-	return o.Images.Validate("controller")
+	return o.Images.Validate("controller", "proxy")
 }
 
 // Run prints the manifests.

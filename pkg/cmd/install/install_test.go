@@ -17,7 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func run(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
 	cmd := NewCmdInstall(cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	cmd.SetArgs(args)
+	// Never nil: cobra reads os.Args for nil, which holds go test's own flags (-update).
+	cmd.SetArgs(append([]string{}, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
@@ -46,6 +47,7 @@ func TestInstallValues(t *testing.T) {
 	want := strings.NewReplacer(
 		"--trust-domain=west.meshfed.local", "--trust-domain=prod.example.com",
 		"image: ghcr.io/meshfed/controller:dev", "image: registry.example.com/meshfed/controller:v0.1.0",
+		"--proxy-image=ghcr.io/meshfed/proxy:dev", "--proxy-image=registry.example.com/meshfed/proxy:v0.1.0",
 	).Replace(def)
 	if custom != want {
 		t.Errorf("with --trust-domain, --registry and --version: %s", golden.FirstDiff(want, custom))

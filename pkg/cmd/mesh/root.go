@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/check"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/cmd/demo"
+	injectcmd "github.com/meshfed/meshfed/pkg/cmd/inject"
 	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
 	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
@@ -39,6 +40,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	cmd.AddCommand(install.NewCmdInstall(streams))
 	cmd.AddCommand(check.NewCmdCheck(flags, streams))
 	cmd.AddCommand(demo.NewCmdDemo(streams))
+	cmd.AddCommand(injectcmd.NewCmdInject(flags, streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
 	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
 	return cmd

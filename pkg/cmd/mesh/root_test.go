@@ -24,6 +24,7 @@ func TestHelpTeaches(t *testing.T) {
 		"multicluster --help":       {"install", "link", "unlink", "check"},
 		"multicluster link --help":  {"--cluster-name", "--gateway-addresses", "--api-server-address", "Examples:", "kubectl --context west apply -f -"},
 		"multicluster check --help": {"-o, --output", "--wait", "read-only"},
+		"inject --help":             {"--bundle", "--native-sidecar", "--cluster-name", "mesh inject - --cluster-name west | kubectl apply -f -"},
 	} {
 		var out, errOut bytes.Buffer
 		if err := Run(strings.Fields(args), strings.NewReader(""), &out, &errOut); err != nil {
