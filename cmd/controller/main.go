@@ -1,6 +1,6 @@
 // Command controller runs one of the control plane's servers, named by its first argument:
-// identity (for now; destination and the proxy injector come next). One binary, one image,
-// one Deployment per server.
+// identity or destination (the proxy injector comes next). One binary, one image, one
+// Deployment per server.
 package main
 
 import (
@@ -42,7 +42,8 @@ func main() {
 const usage = `usage: controller SERVER [flags]
 
 SERVER is one of:
-  identity   signs workload certificates for ServiceAccount tokens (gRPC :8080)
+  identity      signs workload certificates for ServiceAccount tokens (gRPC :8080)
+  destination   tells proxies the endpoints of what they connect to (gRPC :8086)
 
 Run "controller SERVER -h" for its flags.`
 
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "identity":
 		return runIdentity(ctx, args[1:])
+	case "destination":
+		return runDestination(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
