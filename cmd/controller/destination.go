@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"time"
 
@@ -39,6 +40,7 @@ func runDestination(ctx context.Context, args []string) error {
 	issuerSecret := fs.String("issuer-secret", trust.IssuerSecretName, "Secret holding the issuer (tls.crt, tls.key, ca.crt): the serving certificate and the trust bundle")
 	serviceAccount := fs.String("service-account", destination.ServiceAccount, "this service's ServiceAccount, which names its own certificate (proxies expect "+destination.ServiceAccount+")")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprof := fs.Bool("pprof", false, "serve Go's profiles on the admin address, under /debug/pprof/")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func runDestination(ctx context.Context, args []string) error {
 	}
 	issuers := identity.NewIssuerStore(nil)
 
-	admin := &http.Server{Addr: *adminAddr, Handler: destinationAdminMux(reg, server, issuers), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Addr: *adminAddr, Handler: destinationAdminMux(reg, server, issuers, *pprof), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin server", "error", err)
@@ -103,6 +105,9 @@ func runDestination(ctx context.Context, args []string) error {
 	}
 	tlsConfig := destination.TLSConfig(identity.NewServingCertificate(self, issuers, nil), issuers, *trustDomain, nil)
 	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConfig)), grpc.MaxRecvMsgSize(16<<10),
+		// Every proxy holds a stream open, mostly idle: small per-connection buffers, the
+		// write buffer given back between writes, keep a few hundred proxies cheap.
+		grpc.ReadBufferSize(4<<10), grpc.SharedWriteBuffer(true),
 		// Streams live as long as proxies route somewhere: find dead peers, and let proxies
 		// ping as often as every 10s.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
@@ -119,9 +124,13 @@ func runDestination(ctx context.Context, args []string) error {
 }
 
 // destinationAdminMux serves the metrics, and readiness once the issuer is loaded and the
-// caches are filled.
-func destinationAdminMux(reg *prometheus.Registry, server *destination.Server, issuers *identity.IssuerStore) *http.ServeMux {
+// caches are filled; Go's profiles when asked.
+func destinationAdminMux(reg *prometheus.Registry, server *destination.Server, issuers *identity.IssuerStore, pprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
