@@ -32,6 +32,7 @@ var controlplane embed.FS
 var controlplaneOrder = []string{
 	"controlplane/namespace.yaml",
 	"controlplane/identity.yaml",
+	"controlplane/destination.yaml",
 	"controlplane/injector.yaml",
 }
 

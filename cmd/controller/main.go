@@ -1,6 +1,5 @@
 // Command controller runs one of the control plane's servers, named by its first argument:
-// identity or injector (destination comes next). One binary, one image, one Deployment per
-// server.
+// identity, destination or injector. One binary, one image, one Deployment per server.
 package main
 
 import (
@@ -42,8 +41,9 @@ func main() {
 const usage = `usage: controller SERVER [flags]
 
 SERVER is one of:
-  identity   signs workload certificates for ServiceAccount tokens (gRPC :8080)
-  injector   the admission webhook that adds the proxy to pods (HTTPS :8443)
+  identity      signs workload certificates for ServiceAccount tokens (gRPC :8080)
+  destination   tells proxies the endpoints of what they connect to (gRPC :8086)
+  injector      the admission webhook that adds the proxy to pods (HTTPS :8443)
 
 Run "controller SERVER -h" for its flags.`
 
@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string) error {
 		return runIdentity(ctx, args[1:])
 	case "injector":
 		return runInjector(ctx, args[1:])
+	case "destination":
+		return runDestination(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil

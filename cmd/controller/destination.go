@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"k8s.io/client-go/kubernetes"
+
+	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	"github.com/meshfed/meshfed/pkg/destination"
+	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// runDestination serves the Destination API: informers over the cluster's Services,
+// EndpointSlices and Pods, mTLS with a leaf of its own from the cluster's issuer, proxies'
+// leaves checked against the issuer's trust bundle.
+func runDestination(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("destination", flag.ContinueOnError)
+	addr := fs.String("addr", fmt.Sprintf(":%d", destination.Port), "address of the gRPC listener")
+	adminAddr := fs.String("admin-addr", ":9996", "address of /metrics, /ready and /live")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig; in-cluster config when empty")
+	trustDomain := fs.String("trust-domain", "", "this cluster's trust domain, e.g. west.meshfed.local (required)")
+	clusterDomain := fs.String("cluster-domain", destination.DefaultClusterDomain, "the cluster's DNS domain, as authorities name Services: <svc>.<ns>.svc.<cluster-domain>")
+	namespace := fs.String("namespace", trust.Namespace, "namespace of the issuer Secret, and this service's own")
+	issuerSecret := fs.String("issuer-secret", trust.IssuerSecretName, "Secret holding the issuer (tls.crt, tls.key, ca.crt): the serving certificate and the trust bundle")
+	serviceAccount := fs.String("service-account", destination.ServiceAccount, "this service's ServiceAccount, which names its own certificate (proxies expect "+destination.ServiceAccount+")")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprof := fs.Bool("pprof", false, "serve Go's profiles on the admin address, under /debug/pprof/")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *trustDomain == "" {
+		return errors.New("--trust-domain is required: the cluster's trust domain, as `mesh trust cluster` made it (<cluster>.meshfed.local by default)")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: give debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	self := trust.ID{TrustDomain: *trustDomain, Namespace: *namespace, ServiceAccount: *serviceAccount}
+	if err := self.Validate(); err != nil {
+		return fmt.Errorf("--trust-domain, --namespace or --service-account: %w", err)
+	}
+
+	cfg, err := restConfig(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	// Informers list every pod of the cluster at start: more than client-go's default 5 QPS
+	// is not needed, but a burst keeps a restart short.
+	cfg.QPS, cfg.Burst = 20, 40
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := destination.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	server, err := destination.New(destination.Options{
+		Client: kube, TrustDomain: *trustDomain, ClusterDomain: *clusterDomain, Metrics: metrics, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("--trust-domain or --cluster-domain: %w", err)
+	}
+	issuers := identity.NewIssuerStore(nil)
+
+	admin := &http.Server{Addr: *adminAddr, Handler: destinationAdminMux(reg, server, issuers, *pprof), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server", "error", err)
+		}
+	}()
+	defer admin.Close()
+
+	log.Info("waiting for the issuer", "secret", *namespace+"/"+*issuerSecret)
+	if err := identity.WatchIssuerSecret(ctx, log, kube, issuers, *namespace, *issuerSecret); err != nil {
+		return err
+	}
+	log.Info("filling the caches of Services, EndpointSlices and Pods")
+	if err := server.Start(ctx); err != nil {
+		return err
+	}
+
+	lis, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	tlsConfig := destination.TLSConfig(identity.NewServingCertificate(self, issuers, nil), issuers, *trustDomain, nil)
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConfig)), grpc.MaxRecvMsgSize(16<<10),
+		// Every proxy holds a stream open, mostly idle: small per-connection buffers, the
+		// write buffer given back between writes, keep a few hundred proxies cheap.
+		grpc.ReadBufferSize(4<<10), grpc.SharedWriteBuffer(true),
+		// Streams live as long as proxies route somewhere: find dead peers, and let proxies
+		// ping as often as every 10s.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
+	destinationv1.RegisterDestinationServer(g, server)
+	go func() {
+		<-ctx.Done()
+		// Streams never end by themselves: a graceful stop would wait for every proxy to
+		// hang up. Proxies reconnect, keeping what they knew meanwhile.
+		g.Stop()
+	}()
+	log.Info("serving", "addr", lis.Addr().String(), "identity", self.String(), "trustDomain", *trustDomain, "clusterDomain", *clusterDomain)
+	return g.Serve(lis)
+}
+
+// destinationAdminMux serves the metrics, and readiness once the issuer is loaded and the
+// caches are filled; Go's profiles when asked.
+func destinationAdminMux(reg *prometheus.Registry, server *destination.Server, issuers *identity.IssuerStore, pprof bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	}
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case issuers.Current() == nil:
+			http.Error(w, "no issuer loaded", http.StatusServiceUnavailable)
+		case !server.Ready():
+			http.Error(w, "caches not filled", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "live") })
+	return mux
+}

@@ -1,0 +1,276 @@
+package destination
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// state is what a view says at one moment: whether the target exists, and its endpoints by
+// address.
+type state struct {
+	exists    bool
+	endpoints map[netip.AddrPort]*destinationv1.Endpoint
+}
+
+var notInMesh = state{}
+
+// podLookup finds a pod in the informer's cache.
+type podLookup func(types.NamespacedName) (*corev1.Pod, bool)
+
+// builder turns Kubernetes objects into Endpoints; it holds what every endpoint is built with.
+type builder struct {
+	trustDomain string
+	log         *slog.Logger
+}
+
+// servicePort returns svc's TCP port numbered port, if it has one.
+func servicePort(svc *corev1.Service, port int32) (corev1.ServicePort, bool) {
+	for _, p := range svc.Spec.Ports {
+		if p.Port == port && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+			return p, true
+		}
+	}
+	return corev1.ServicePort{}, false
+}
+
+// serviceState is the state of svc's port: the ready endpoints of its EndpointSlices, matched
+// by port name as kube-proxy matches them. That name carries a named targetPort too: the
+// endpointslice controller writes, in each slice, the number the name resolves to in that
+// slice's pods. refs receives every pod an endpoint points at, found or not, so that the pod's
+// arrival or change is seen.
+func (b *builder) serviceState(svc *corev1.Service, port int32, slices []*discoveryv1.EndpointSlice, pods podLookup, refs func(types.NamespacedName)) state {
+	if svc == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return notInMesh // ExternalName: a DNS alias; the proxy goes where DNS says
+	}
+	sp, ok := servicePort(svc, port)
+	if !ok {
+		return notInMesh // not one of its ports: as unreachable through the mesh as without it
+	}
+	mirror := svc.Labels[mcv1alpha1.LabelMirroredService] == "true"
+	var gw *gateway
+	if mirror {
+		if gw = gatewayOf(svc, sp); gw == nil {
+			b.log.Warn("mirror has no remote name: its endpoints are not sent until the link controller writes it",
+				"service", svc.Namespace+"/"+svc.Name, "annotation", mcv1alpha1.AnnotationRemoteSvcFQName)
+			return state{exists: true}
+		}
+	}
+	hint := protocolHint(sp.AppProtocol)
+	out := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
+	for _, s := range slices {
+		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue // FQDN endpoints are names the proxy cannot balance over
+		}
+		epPort, ok := slicePort(s, sp.Name)
+		if !ok {
+			continue
+		}
+		for i := range s.Endpoints {
+			e := &s.Endpoints[i]
+			if !ready(e) || len(e.Addresses) == 0 {
+				continue
+			}
+			// Every address of an endpoint is the same pod; like kube-proxy, use the first.
+			ip, err := netip.ParseAddr(e.Addresses[0])
+			if err != nil {
+				continue
+			}
+			ap := netip.AddrPortFrom(ip.Unmap(), uint16(epPort))
+			if _, dup := out.endpoints[ap]; dup {
+				continue // the same endpoint in two slices while the controller moves it
+			}
+			ep := &destinationv1.Endpoint{
+				Address:      socketAddress(ap),
+				Weight:       DefaultWeight,
+				Labels:       map[string]string{labelNamespace: svc.Namespace, labelService: svc.Name},
+				ProtocolHint: hint,
+			}
+			if e.Zone != nil && *e.Zone != "" {
+				ep.Labels[labelZone] = *e.Zone
+			}
+			switch {
+			case mirror:
+				ep.Gateway = gw.at(ap)
+				ep.Labels[labelCluster] = gw.cluster
+			case e.TargetRef != nil && e.TargetRef.Kind == "Pod":
+				key := types.NamespacedName{Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name}
+				if key.Namespace == "" {
+					key.Namespace = s.Namespace
+				}
+				refs(key)
+				pod, ok := pods(key)
+				if !ok {
+					// Not in the cache yet (the pod's event comes on another watch): wait for it
+					// rather than send a meshed pod as plaintext. Its arrival recomputes this.
+					continue
+				}
+				b.describePod(ep, pod)
+			}
+			out.endpoints[ap] = ep
+		}
+	}
+	return out
+}
+
+// podState is the state of a pod IP:port: that pod alone, with no protocol hint (no Service
+// port says what it speaks).
+func (b *builder) podState(pod *corev1.Pod, ap netip.AddrPort) state {
+	if pod == nil {
+		return notInMesh
+	}
+	ep := &destinationv1.Endpoint{Address: socketAddress(ap), Weight: DefaultWeight, Labels: map[string]string{}}
+	b.describePod(ep, pod)
+	return state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{ap: ep}}
+}
+
+// describePod sets what an endpoint takes from its pod: labels, and the identity if meshed.
+func (b *builder) describePod(ep *destinationv1.Endpoint, pod *corev1.Pod) {
+	sa := serviceAccountOf(pod)
+	ep.Labels[labelPod] = pod.Name
+	ep.Labels[labelNamespace] = pod.Namespace
+	ep.Labels[labelServiceAccount] = sa
+	if w := workloadOf(pod); w != "" {
+		ep.Labels[labelWorkload] = w
+	}
+	if Meshed(pod) {
+		ep.TlsIdentity = trust.ID{TrustDomain: b.trustDomain, Namespace: pod.Namespace, ServiceAccount: sa}.String()
+	}
+}
+
+func serviceAccountOf(pod *corev1.Pod) string {
+	if pod.Spec.ServiceAccountName == "" {
+		return "default" // what the ServiceAccount admission plugin sets
+	}
+	return pod.Spec.ServiceAccountName
+}
+
+// Meshed says whether pod runs the mesh's proxy: it has the proxy container (as a container
+// or a native sidecar) or asks the injector for it.
+func Meshed(pod *corev1.Pod) bool {
+	if pod.Annotations[InjectAnnotation] == InjectEnabled {
+		return true
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for _, c := range cs {
+			if c.Name == ProxyContainerName {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// workloadOf names what made pod, as "<kind>/<name>" in lower case ("deployment/web",
+// "statefulset/db"), from its controller reference alone: a ReplicaSet whose name is its
+// pod's pod-template-hash label after a dash is a Deployment's, which saves watching
+// ReplicaSets.
+func workloadOf(pod *corev1.Pod) string {
+	for _, o := range pod.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		if o.Kind == "ReplicaSet" {
+			if h := pod.Labels["pod-template-hash"]; h != "" {
+				if d, ok := strings.CutSuffix(o.Name, "-"+h); ok && d != "" {
+					return "deployment/" + d
+				}
+			}
+		}
+		return strings.ToLower(o.Kind) + "/" + o.Name
+	}
+	return ""
+}
+
+// slicePort returns the number of s's TCP port named name (empty for a Service's one unnamed
+// port).
+func slicePort(s *discoveryv1.EndpointSlice, name string) (int32, bool) {
+	for _, p := range s.Ports {
+		pn := ""
+		if p.Name != nil {
+			pn = *p.Name
+		}
+		if pn != name || p.Port == nil || *p.Port < 1 || *p.Port > 65535 {
+			continue
+		}
+		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		return *p.Port, true
+	}
+	return 0, false
+}
+
+// ready says whether an endpoint takes new traffic. Unset means ready, as the API documents;
+// serving-but-terminating endpoints are left out.
+func ready(e *discoveryv1.Endpoint) bool {
+	return e.Conditions.Ready == nil || *e.Conditions.Ready
+}
+
+// protocolHint reads a Service port's appProtocol.
+func protocolHint(appProtocol *string) destinationv1.ProtocolHint {
+	if appProtocol == nil {
+		return destinationv1.ProtocolHint_PROTOCOL_HINT_UNKNOWN
+	}
+	switch strings.ToLower(*appProtocol) {
+	case "http", "kubernetes.io/http":
+		return destinationv1.ProtocolHint_PROTOCOL_HINT_HTTP1
+	case "h2c", "http2", "kubernetes.io/h2c":
+		return destinationv1.ProtocolHint_PROTOCOL_HINT_HTTP2
+	case "grpc":
+		return destinationv1.ProtocolHint_PROTOCOL_HINT_GRPC
+	case "tcp":
+		return destinationv1.ProtocolHint_PROTOCOL_HINT_OPAQUE
+	}
+	return destinationv1.ProtocolHint_PROTOCOL_HINT_UNKNOWN
+}
+
+// gateway is what a mirror's port says of the way to its endpoints, each of which is a remote
+// gateway's address.
+type gateway struct {
+	identity, authority, cluster string
+	remoteIdentities             []string
+}
+
+// gatewayOf reads a mirror's annotations and labels for its port sp; nil when the mirror does
+// not say the remote name to ask for.
+func gatewayOf(svc *corev1.Service, sp corev1.ServicePort) *gateway {
+	fq := strings.TrimSuffix(svc.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName], ".")
+	if fq == "" {
+		return nil
+	}
+	gw := &gateway{
+		identity: svc.Annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity],
+		// The mirror's ports are the remote Service's: the same number there.
+		authority: net.JoinHostPort(fq, strconv.Itoa(int(sp.Port))),
+		cluster:   svc.Labels[mcv1alpha1.LabelClusterName],
+	}
+	for _, id := range strings.Split(svc.Annotations[mcv1alpha1.AnnotationRemoteIdentities], ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			gw.remoteIdentities = append(gw.remoteIdentities, id)
+		}
+	}
+	return gw
+}
+
+// at is the Gateway message of the endpoint at ap, the gateway's own address.
+func (g *gateway) at(ap netip.AddrPort) *destinationv1.Gateway {
+	return &destinationv1.Gateway{
+		Address: socketAddress(ap), TlsIdentity: g.identity, Authority: g.authority,
+		Cluster: g.cluster, RemoteIdentities: g.remoteIdentities,
+	}
+}
+
+func socketAddress(ap netip.AddrPort) *destinationv1.SocketAddress {
+	return &destinationv1.SocketAddress{Ip: ap.Addr().Unmap().AsSlice(), Port: uint32(ap.Port())}
+}
