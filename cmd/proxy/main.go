@@ -22,8 +22,8 @@ func main() {
 const usage = `usage: proxy COMMAND [flags]
 
 COMMAND is one of:
-  init   install the iptables rules that send the pod's TCP through the proxy
-         (the pod's init container, with NET_ADMIN)
+  init   install the rules that send the pod's TCP through the proxy: nftables
+         through netlink, or iptables (the pod's init container, with NET_ADMIN)
   run    the proxy: outbound on 127.0.0.1:4140, inbound on :4143, admin on :4191
 
 Run "proxy COMMAND -h" for its flags.`

@@ -5,22 +5,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// Mode picks the iptables backend. A network namespace can hold rules of both, and the kernel
-// runs both, so what matters is to use the one the namespace's other users (a CNI plugin, a
-// second init container) use, and to keep using it on a second run.
+// Mode picks the backend. A network namespace can hold rules of several, and the kernel runs
+// them all, so what matters is to keep using, on a second run, the one that holds our rules.
 type Mode string
 
 const (
-	// ModeAuto tries iptables-nft, then iptables-legacy, then plain iptables, and uses the
-	// first that already holds our chains, else the first that holds any nat rule, else the
-	// first that works.
-	ModeAuto   Mode = "auto"
+	// ModeAuto uses the native backend when our nftables tables are there already; else the
+	// iptables that holds our chains (trying iptables-nft, then iptables-legacy, then plain
+	// iptables), so a pod whose rules an iptables init step made keeps them; else the native
+	// backend when nftables works; else, as before there was a native backend, the first
+	// iptables that holds any nat rule, else the first that works. In a pod of our images,
+	// which have no iptables binary, that is the native backend.
+	ModeAuto Mode = "auto"
+	// ModeNative programs the rules through netlink (package github.com/google/nftables),
+	// with no binary, as tables of our own: see NativeRules.
+	ModeNative Mode = "native"
 	ModeNFT    Mode = "nft"
 	ModeLegacy Mode = "legacy"
 )
@@ -28,10 +34,10 @@ const (
 // ParseMode reads a Mode as the --iptables-mode flag spells it.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModeAuto, ModeNFT, ModeLegacy:
+	case ModeAuto, ModeNative, ModeNFT, ModeLegacy:
 		return m, nil
 	}
-	return "", fmt.Errorf("iptables mode %q: want auto, nft or legacy", s)
+	return "", fmt.Errorf("iptables mode %q: want auto, native, nft or legacy", s)
 }
 
 // Runner runs a command with stdin and returns its standard output. On failure the error
@@ -49,16 +55,21 @@ type Options struct {
 	// Apply consults it only when iptables fails, because iptables-legacy-restore does not
 	// always say that permission was the problem.
 	HasNetAdmin func() bool
+
+	// native is the kernel's nftables for the native backend; nil talks netlink.
+	native nativeKernel
 }
 
 // Result says what Apply did.
 type Result struct {
-	// Backend is the iptables used: "iptables-nft", "iptables-legacy" or "iptables".
+	// Backend is the backend used: "iptables-nft", "iptables-legacy" or "iptables", or
+	// NativeBackend.
 	Backend string
-	// Rebuilt is true when our chains were there already and were rebuilt.
+	// Rebuilt is true when our chains (or tables) were there already and were rebuilt.
 	Rebuilt bool
 	// Applied is the transaction given to iptables-restore, Applied6 to ip6tables-restore
-	// (empty without Config.IPv6).
+	// (empty without Config.IPv6). With the native backend they are our ip and ip6 tables as
+	// read back from the kernel after the batch, in `nft list table` style.
 	Applied, Applied6 string
 }
 
@@ -89,12 +100,14 @@ func candidates(m Mode) ([]backend, error) {
 	case ModeLegacy:
 		return []backend{legacy}, nil
 	}
-	return nil, fmt.Errorf("iptables mode %q: want auto, nft or legacy", m)
+	return nil, fmt.Errorf("iptables mode %q: want auto, native, nft or legacy", m)
 }
 
-// Apply installs cfg's rules in the current network namespace: our chains rebuilt and the
-// jumps into them added where missing, in one iptables-restore --noflush transaction per
-// address family, so a failure leaves the table as it was and other rules are kept.
+// Apply installs cfg's rules in the current network namespace. With iptables: our chains
+// rebuilt and the jumps into them added where missing, in one iptables-restore --noflush
+// transaction per address family, so a failure leaves the table as it was and other rules are
+// kept. With the native backend: our tables replaced in one netlink batch for both families,
+// other tables untouched.
 func Apply(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
@@ -105,11 +118,66 @@ func Apply(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if opts.HasNetAdmin == nil {
 		opts.HasNetAdmin = hasNetAdmin
 	}
+	if opts.native == nil {
+		opts.native = netlinkKernel{}
+	}
+	switch opts.Mode {
+	case ModeNative:
+		present, err := opts.native.ours()
+		if err != nil {
+			if !errors.Is(err, os.ErrPermission) && opts.HasNetAdmin() {
+				err = fmt.Errorf("nftables does not work here (a kernel without nf_tables? --iptables-mode=nft or legacy uses iptables, if the image has it): %w", err)
+			}
+			return Result{}, explainNative(opts.HasNetAdmin, err)
+		}
+		return applyNative(ctx, cfg, opts, present)
+	case ModeAuto, "":
+		return applyAuto(ctx, cfg, opts)
+	}
 	be, saved, err := choose(ctx, opts)
 	if err != nil {
 		return Result{}, err
 	}
+	return applyIptables(ctx, cfg, opts, be, saved)
+}
+
+// applyAuto is ModeAuto's choice.
+func applyAuto(ctx context.Context, cfg Config, opts Options) (Result, error) {
+	present, nativeErr := opts.native.ours()
+	if errors.Is(nativeErr, os.ErrPermission) {
+		// iptables would be refused as well, and this is the error to read.
+		return Result{}, explainNative(opts.HasNetAdmin, nativeErr)
+	}
+	if nativeErr == nil && (present[ipv4] || present[ipv6]) {
+		return applyNative(ctx, cfg, opts, present)
+	}
+	cands, err := candidates(ModeAuto)
+	if err != nil {
+		return Result{}, err
+	}
+	ok, failures, err := probe(ctx, opts, cands)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, w := range ok {
+		if hasOurChains(w.saved) {
+			return applyIptables(ctx, cfg, opts, w.be, w.saved)
+		}
+	}
+	if nativeErr == nil {
+		return applyNative(ctx, cfg, opts, present)
+	}
+	be, saved, err := pick(opts, ok, append(failures, fmt.Errorf("nftables through netlink: %w", nativeErr)))
+	if err != nil {
+		return Result{}, err
+	}
+	return applyIptables(ctx, cfg, opts, be, saved)
+}
+
+// applyIptables is Apply with the iptables backend be, whose `-save -t nat` printed saved.
+func applyIptables(ctx context.Context, cfg Config, opts Options, be backend, saved string) (Result, error) {
 	res := Result{Backend: be.name, Rebuilt: hasOurChains(saved)}
+	var err error
 	if res.Applied, err = apply(ctx, opts, be, be.restore, cfg, ipv4, saved); err != nil {
 		return res, err
 	}
@@ -138,33 +206,51 @@ func apply(ctx context.Context, opts Options, be backend, restore string, cfg Co
 	return tx, nil
 }
 
-// choose finds the backend to use and returns it with its `-save -t nat` output.
+// choose finds the iptables backend to use and returns it with its `-save -t nat` output.
 func choose(ctx context.Context, opts Options) (backend, string, error) {
 	cands, err := candidates(opts.Mode)
 	if err != nil {
 		return backend{}, "", err
 	}
-	type working struct {
-		be    backend
-		saved string
+	ok, failures, err := probe(ctx, opts, cands)
+	if err != nil {
+		return backend{}, "", err
 	}
+	return pick(opts, ok, failures)
+}
+
+// working is an iptables that works here, with its `-save -t nat` output.
+type working struct {
+	be    backend
+	saved string
+}
+
+// probe runs each candidate's save and returns those that worked and how the others failed;
+// the error is for a refusal (no NET_ADMIN) or the end of ctx.
+func probe(ctx context.Context, opts Options, cands []backend) ([]working, []error, error) {
 	var ok []working
 	var failures []error
 	for _, be := range cands {
 		out, err := opts.Run(ctx, nil, be.save, "-t", "nat")
 		if err != nil {
 			if ctx.Err() != nil {
-				return backend{}, "", ctx.Err()
+				return nil, nil, ctx.Err()
 			}
 			if refused(err) {
 				// The other flavours would be refused too, and this is the error to read.
-				return backend{}, "", explain(opts, err)
+				return nil, nil, explain(opts, err)
 			}
 			failures = append(failures, err)
 			continue
 		}
 		ok = append(ok, working{be, string(out)})
 	}
+	return ok, failures, nil
+}
+
+// pick is the backend among ok that holds our chains, else the first that holds any nat rule,
+// else the first.
+func pick(opts Options, ok []working, failures []error) (backend, string, error) {
 	if len(ok) == 0 {
 		if !opts.HasNetAdmin() {
 			return backend{}, "", explain(opts, errors.Join(failures...))

@@ -178,7 +178,7 @@ func TestApply(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fake{answers: tc.answers}
-			res, err := Apply(context.Background(), tc.cfg, Options{Mode: tc.mode, Run: f.run, HasNetAdmin: func() bool { return true }})
+			res, err := Apply(context.Background(), tc.cfg, Options{Mode: tc.mode, Run: f.run, HasNetAdmin: func() bool { return true }, native: noNative()})
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
@@ -230,7 +230,7 @@ func TestApplyErrors(t *testing.T) {
 		},
 		{
 			name: "unknown mode", cfg: DefaultConfig(), mode: "nftables", netAdmin: true,
-			want: []string{`iptables mode "nftables": want auto, nft or legacy`}, noRestore: true,
+			want: []string{`iptables mode "nftables": want auto, native, nft or legacy`}, noRestore: true,
 		},
 		{
 			name: "save refused", cfg: DefaultConfig(), netAdmin: false,
@@ -256,7 +256,7 @@ func TestApplyErrors(t *testing.T) {
 		{
 			name: "no iptables at all", cfg: DefaultConfig(), netAdmin: true,
 			answers:   map[string]answer{},
-			want:      []string{"no iptables works here", "--iptables-mode", "iptables-nft-save", "iptables-legacy-save", "executable file not found"},
+			want:      []string{"no iptables works here", "--iptables-mode", "iptables-nft-save", "iptables-legacy-save", "executable file not found", "nftables through netlink: nf_tables: protocol not supported"},
 			noRestore: true,
 		},
 		{
@@ -268,7 +268,7 @@ func TestApplyErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fake{answers: tc.answers}
-			_, err := Apply(context.Background(), tc.cfg, Options{Mode: tc.mode, Run: f.run, HasNetAdmin: func() bool { return tc.netAdmin }})
+			_, err := Apply(context.Background(), tc.cfg, Options{Mode: tc.mode, Run: f.run, HasNetAdmin: func() bool { return tc.netAdmin }, native: noNative()})
 			if err == nil {
 				t.Fatal("Apply succeeded")
 			}

@@ -3,6 +3,7 @@ package iptables_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -24,39 +25,76 @@ var (
 	skippedAddr = netip.MustParsePrefix("198.18.250.3/24")
 )
 
-// modes are the backends the machine has, each with its command-line binary.
-func modes(t *testing.T) map[iptables.Mode]string {
-	out := map[iptables.Mode]string{}
-	for mode, bin := range map[iptables.Mode]string{iptables.ModeNFT: "iptables-nft", iptables.ModeLegacy: "iptables-legacy"} {
-		if _, err := exec.LookPath(bin + "-restore"); err == nil {
-			out[mode] = bin
+// backend is one backend as the tests drive it: the mode that picks it, the name Apply reports,
+// and the pod's rules as that backend's own tools show them.
+type backend struct {
+	mode iptables.Mode
+	name string // Result.Backend
+	// addForeign puts rules of someone else's in the pod, which Apply must keep.
+	addForeign func(ctx context.Context, t *testing.T, pod *netnstest.NS)
+	// save is the backend's rules in the pod, without what changes between two runs.
+	save func(ctx context.Context, t *testing.T, pod *netnstest.NS) string
+	// checkOnce checks that saved holds cfg's rules, each once, and the foreign ones.
+	checkOnce func(t *testing.T, pod *netnstest.NS, saved string, cfg iptables.Config)
+	// skipsPort is how the rule letting outbound port p through shows in save.
+	skipsPort func(p int) string
+}
+
+// backends are the backends the machine has: iptables-nft and iptables-legacy where their
+// binaries are, and the native one, which needs only the kernel.
+func backends() []backend {
+	var out []backend
+	for _, b := range []struct {
+		mode iptables.Mode
+		bin  string
+	}{{iptables.ModeNFT, "iptables-nft"}, {iptables.ModeLegacy, "iptables-legacy"}} {
+		if _, err := exec.LookPath(b.bin + "-restore"); err == nil {
+			out = append(out, iptablesBackend(b.mode, b.bin))
 		}
 	}
-	if len(out) == 0 {
-		t.Skip("needs iptables-nft or iptables-legacy: run hack/install-deps.sh")
+	return append(out, nativeBackend())
+}
+
+func iptablesBackend(mode iptables.Mode, bin string) backend {
+	// A rule of someone else's, which the transaction must keep.
+	const foreign = "-A OUTPUT -d 198.18.251.0/24 -p tcp -j RETURN"
+	return backend{
+		mode: mode,
+		name: bin,
+		addForeign: func(ctx context.Context, t *testing.T, pod *netnstest.NS) {
+			if _, err := pod.Run(ctx, bin, append([]string{"--wait=5", "-t", "nat"}, strings.Fields(foreign)...)...); err != nil {
+				t.Fatal(err)
+			}
+		},
+		save: func(ctx context.Context, t *testing.T, pod *netnstest.NS) string {
+			t.Helper()
+			out, err := pod.Run(ctx, bin+"-save", "-t", "nat")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rules(out)
+		},
+		checkOnce: func(t *testing.T, _ *netnstest.NS, saved string, cfg iptables.Config) {
+			checkOnce(t, saved, cfg, foreign)
+		},
+		skipsPort: func(p int) string { return fmt.Sprintf("--dport %d ", p) },
 	}
-	return out
 }
 
 // TestApplyInNamespace installs the rules in a network namespace of the test's own, twice, and
 // then makes real connections: the pod's outbound TCP and the TCP arriving for it reach the
 // proxy's listeners, which read the original destination back, and what the config skips
-// goes where it was sent.
+// goes where it was sent. It does so for each backend.
 func TestApplyInNamespace(t *testing.T) {
 	netnstest.Require(t)
-	for mode, bin := range modes(t) {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(string(be.mode), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			pod, peer := netnstest.New(t), netnstest.New(t)
 			netnstest.Link(t, pod, podAddr, peer, peerAddr)
 			peer.AddAddr(t, skippedAddr)
-
-			// A rule of someone else's, which the transaction must keep.
-			foreign := "-A OUTPUT -d 198.18.251.0/24 -p tcp -j RETURN"
-			if _, err := pod.Run(ctx, bin, append([]string{"--wait=5", "-t", "nat"}, strings.Fields(foreign)...)...); err != nil {
-				t.Fatal(err)
-			}
+			be.addForeign(ctx, t, pod)
 
 			cfg := iptables.DefaultConfig()
 			cfg.SkipOutboundPorts = []iptables.PortRange{iptables.Port(9000)}
@@ -73,40 +111,37 @@ func TestApplyInNamespace(t *testing.T) {
 				}
 				return res
 			}
-			save := func() string {
-				t.Helper()
-				out, err := pod.Run(ctx, bin+"-save", "-t", "nat")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return rules(out)
-			}
 
-			if res := apply(cfg, mode); res.Backend != bin || res.Rebuilt {
-				t.Fatalf("first Apply: %+v, want backend %s and nothing rebuilt", res, bin)
+			res := apply(cfg, be.mode)
+			if res.Backend != be.name || res.Rebuilt {
+				t.Fatalf("first Apply: %+v, want backend %s and nothing rebuilt", res, be.name)
 			}
-			first := save()
-			// Auto mode must find the backend that holds our chains, this one.
-			if res := apply(cfg, iptables.ModeAuto); res.Backend != bin || !res.Rebuilt {
-				t.Fatalf("second Apply (auto): %+v, want backend %s and our chains rebuilt", res, bin)
+			first := be.save(ctx, t, pod)
+			if be.mode == iptables.ModeNative && res.Applied != first {
+				t.Fatalf("Apply reported\n%s\nbut the kernel holds\n%s", res.Applied, first)
 			}
-			second := save()
+			// Auto mode must find the backend that holds our rules, this one.
+			if res := apply(cfg, iptables.ModeAuto); res.Backend != be.name || !res.Rebuilt {
+				t.Fatalf("second Apply (auto): %+v, want backend %s and our rules rebuilt", res, be.name)
+			}
+			second := be.save(ctx, t, pod)
 			if first != second {
 				t.Fatalf("a second Apply changed the rules:\nafter the first\n%s\nafter the second\n%s", first, second)
 			}
-			checkOnce(t, second, cfg, foreign)
+			be.checkOnce(t, pod, second, cfg)
 
-			// A changed config rebuilds the chains in place; the old rule goes.
+			// A changed config rebuilds the rules in place; the old rule goes.
 			changed := cfg
 			changed.SkipOutboundPorts = []iptables.PortRange{iptables.Port(9001)}
-			apply(changed, mode)
-			if got := save(); strings.Contains(got, "--dport 9000 ") || !strings.Contains(got, "--dport 9001 ") {
+			apply(changed, be.mode)
+			if got := be.save(ctx, t, pod); strings.Contains(got, be.skipsPort(9000)) || !strings.Contains(got, be.skipsPort(9001)) {
 				t.Fatalf("after Apply with port 9001 instead of 9000:\n%s", got)
 			}
-			apply(cfg, mode)
-			if got := save(); got != first {
+			apply(cfg, be.mode)
+			if got := be.save(ctx, t, pod); got != first {
 				t.Fatalf("after Apply with the first config again:\n%s\nwant\n%s", got, first)
 			}
+			be.checkOnce(t, pod, first, cfg)
 
 			checkTraffic(ctx, t, pod, peer)
 		})
@@ -217,30 +252,52 @@ func checkTraffic(ctx context.Context, t *testing.T, pod, peer *netnstest.NS) {
 	}
 }
 
-// Without NET_ADMIN (iptables run as nobody here) the error says so, for each backend, in the
-// words proxy init's users will search for.
+// Without NET_ADMIN the error says so, for each backend, in the words proxy init's users will
+// search for: iptables runs as nobody, and the native backend runs on a thread that has given
+// up CAP_NET_ADMIN (auto mode finds that out from nftables first).
 func TestApplyWithoutNetAdmin(t *testing.T) {
-	netnstest.Require(t, "setpriv")
-	for mode := range modes(t) {
+	netnstest.Require(t)
+	modes := []iptables.Mode{iptables.ModeNative, iptables.ModeAuto}
+	for _, be := range backends() {
+		if be.mode != iptables.ModeNative {
+			modes = append(modes, be.mode)
+		}
+	}
+	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			ns := netnstest.New(t)
-			nobody := func(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
-				cmd := exec.CommandContext(ctx, "setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", name}, args...)...)
-				cmd.Stdin = strings.NewReader(string(stdin))
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					return nil, errors.New(name + ": " + err.Error() + ": " + string(out))
+			var err error
+			switch mode {
+			case iptables.ModeNative, iptables.ModeAuto:
+				err = ns.Do(func() error {
+					// The thread dies after this function (netnstest never hands it back),
+					// and the capability with it.
+					if err := dropNetAdmin(); err != nil {
+						return fmt.Errorf("dropping CAP_NET_ADMIN: %w", err)
+					}
+					_, err := iptables.Apply(ctx, iptables.DefaultConfig(), iptables.Options{Mode: mode})
+					return err
+				})
+			default:
+				netnstest.Require(t, "setpriv")
+				nobody := func(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+					cmd := exec.CommandContext(ctx, "setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", name}, args...)...)
+					cmd.Stdin = strings.NewReader(string(stdin))
+					out, err := cmd.CombinedOutput()
+					if err != nil {
+						return nil, errors.New(name + ": " + err.Error() + ": " + string(out))
+					}
+					return out, nil
 				}
-				return out, nil
+				err = ns.Do(func() error {
+					_, err := iptables.Apply(ctx, iptables.DefaultConfig(), iptables.Options{Mode: mode, Run: nobody})
+					return err
+				})
 			}
-			err := ns.Do(func() error {
-				_, err := iptables.Apply(ctx, iptables.DefaultConfig(), iptables.Options{Mode: mode, Run: nobody})
-				return err
-			})
 			if !errors.Is(err, iptables.ErrNeedNetAdmin) || !strings.HasPrefix(err.Error(), "proxy init needs the NET_ADMIN capability in the pod's network namespace: ") {
-				t.Fatalf("Apply as nobody: %v; want the NET_ADMIN error", err)
+				t.Fatalf("Apply without NET_ADMIN: %v; want the NET_ADMIN error", err)
 			}
 			t.Logf("%v", err)
 		})

@@ -37,6 +37,9 @@ func TestRules(t *testing.T) {
 			}
 			golden.Check(t, filepath.Join("testdata", tc.name+".rules"), Rules(tc.cfg), *update)
 			golden.Check(t, filepath.Join("testdata", tc.name+".rules6"), Rules6(tc.cfg), *update)
+			// The native backend's tables for the same config: the ip table, and the ip6
+			// table where IPv6 is on.
+			golden.Check(t, filepath.Join("testdata", tc.name+".nft"), NativeRules(tc.cfg), *update)
 		})
 	}
 }
