@@ -22,7 +22,11 @@
 // mirror (a Service of another cluster, mirrored by pkg/mirror) are the remote gateway's
 // addresses, each with a Gateway saying what to ask the gateway for; they carry no
 // tls_identity yet: the inner session's identity is the gateway path's business, and the
-// remote identities are in Gateway.remote_identities.
+// remote identities are in Gateway.remote_identities. Every Service labelled
+// mirror.meshfed.io/mirrored-service=true is taken for a gateway-mode mirror: a flat
+// (remote-discovery) mirror, whose endpoints are the remote pods, and the headless parent of
+// per-pod gateway mirrors, whose endpoints are those mirrors' ClusterIPs, are not told apart,
+// as pkg/mirror marks neither on the Service yet.
 //
 // It does not choose endpoints (the proxy balances), enforce policy, mirror Services (pkg/mirror
 // does), or answer clusterset names (<svc>.<ns>.svc.clusterset.local), per-pod names of a

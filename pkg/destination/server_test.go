@@ -324,6 +324,8 @@ func TestScaleDownUp(t *testing.T) {
 	if !shared {
 		t.Fatalf("the two subscribers do not share one view of web:80")
 	}
+	// The first answer may have come before the informers held the slice: count from here.
+	base := map[*proxyView]int{byName: len(byName.received()), byIP: len(byIP.received())}
 	before := latencies(t)
 
 	s.Endpoints = eps[:2]
@@ -335,15 +337,15 @@ func TestScaleDownUp(t *testing.T) {
 	updateSlice(t, s)
 	for _, p := range proxies {
 		p.await(t, held{exists: true, endpoints: want})
-		ups := p.received()
-		if len(ups) != 3 {
-			t.Fatalf("%d updates, want 3 (the first Add, a Remove, an Add): %v", len(ups), ups)
+		ups := p.received()[base[p]:]
+		if len(ups) != 2 {
+			t.Fatalf("%d updates, want 2 (a Remove, an Add): %v", len(ups), ups)
 		}
-		if r := ups[1].GetRemove(); r == nil || len(r.GetAddresses()) != 1 || !proto.Equal(r.GetAddresses()[0], want[2].GetAddress()) {
-			t.Errorf("second update %s, want a Remove of %s only", prototext.Format(ups[1]), ipPort(ns, 3, 8080))
+		if r := ups[0].GetRemove(); r == nil || len(r.GetAddresses()) != 1 || !proto.Equal(r.GetAddresses()[0], want[2].GetAddress()) {
+			t.Errorf("update %s, want a Remove of %s only", prototext.Format(ups[0]), ipPort(ns, 3, 8080))
 		}
-		if a := ups[2].GetAdd(); a == nil || len(a.GetEndpoints()) != 3 {
-			t.Errorf("third update %s, want an Add of the three new endpoints only", prototext.Format(ups[2]))
+		if a := ups[1].GetAdd(); a == nil || len(a.GetEndpoints()) != 3 {
+			t.Errorf("update %s, want an Add of the three new endpoints only", prototext.Format(ups[1]))
 		}
 	}
 	// The server observes after it sends: the proxies may have it first.

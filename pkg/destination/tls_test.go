@@ -58,6 +58,9 @@ func TestTLS(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		suite.admin.CoreV1().Secrets(trust.Namespace).Delete(context.Background(), trust.IssuerSecretName, metav1.DeleteOptions{})
+	})
 	issuers := identity.NewIssuerStore(nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := identity.WatchIssuerSecret(ctx, log, suite.service, issuers, trust.Namespace, trust.IssuerSecretName); err != nil {
