@@ -87,6 +87,13 @@ func injectObject(cfg inject.Config, obj map[string]any) (outcome, error) {
 	} else {
 		setPath(obj, path, patched)
 	}
+	// What `kubectl get -o yaml` printed is older by the time it is applied (the controllers
+	// write status meanwhile): with its resourceVersion, the apply would be refused as a
+	// conflict. The injected object is meant to replace the workload's template, whatever
+	// its status has become.
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		delete(md, "resourceVersion")
+	}
 	return outcome{injected: true}, nil
 }
 
