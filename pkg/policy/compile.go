@@ -18,12 +18,12 @@ import (
 )
 
 // Objects are the policy objects of one namespace, as listed from the apiserver or a cache
-// (the Items of each list).
+// (the Items of each list). Its JSON is what the destination service's GetPolicy sends.
 type Objects struct {
-	Servers                []policyv1alpha1.Server
-	AuthorizationPolicies  []policyv1alpha1.AuthorizationPolicy
-	MeshTLSAuthentications []policyv1alpha1.MeshTLSAuthentication
-	NetworkAuthentications []policyv1alpha1.NetworkAuthentication
+	Servers                []policyv1alpha1.Server                `json:"servers,omitempty"`
+	AuthorizationPolicies  []policyv1alpha1.AuthorizationPolicy   `json:"authorizationPolicies,omitempty"`
+	MeshTLSAuthentications []policyv1alpha1.MeshTLSAuthentication `json:"meshTLSAuthentications,omitempty"`
+	NetworkAuthentications []policyv1alpha1.NetworkAuthentication `json:"networkAuthentications,omitempty"`
 }
 
 // Index is one namespace's policy, compiled: Authorize reads it, nothing changes it, so it

@@ -91,6 +91,116 @@ func (ProtocolHint) EnumDescriptor() ([]byte, []int) {
 	return file_destination_v1_destination_proto_rawDescGZIP(), []int{0}
 }
 
+// GetPolicyRequest names the namespace whose policy the proxy enforces, and who asks.
+type GetPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace of the proxy's pod.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Who asks: not used for any decision yet.
+	Context       *ProxyContext `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetPolicyRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetPolicyRequest) GetContext() *ProxyContext {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+// PolicyUpdate is the whole policy of the namespace asked for.
+type PolicyUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The namespace's policy objects as one JSON object, the encoding of Go's policy.Objects
+	// (package github.com/meshfed/meshfed/pkg/policy):
+	//
+	//	{"servers": [...], "authorizationPolicies": [...],
+	//	 "meshTLSAuthentications": [...], "networkAuthentications": [...]}
+	//
+	// each list holding objects of policy.meshfed.io/v1alpha1 as the apiserver gives them
+	// (kind Server, AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication),
+	// sorted by name; an empty list may be left out. Objects rather than a compiled form, so
+	// that the proxy compiles them with the same code as everything else that reads policy.
+	Objects       []byte `protobuf:"bytes,1,opt,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyUpdate) Reset() {
+	*x = PolicyUpdate{}
+	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyUpdate) ProtoMessage() {}
+
+func (x *PolicyUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyUpdate.ProtoReflect.Descriptor instead.
+func (*PolicyUpdate) Descriptor() ([]byte, []int) {
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PolicyUpdate) GetObjects() []byte {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
 // GetDestination names the destination the proxy asks about, and who asks.
 type GetDestination struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -109,7 +219,7 @@ type GetDestination struct {
 
 func (x *GetDestination) Reset() {
 	*x = GetDestination{}
-	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +231,7 @@ func (x *GetDestination) String() string {
 func (*GetDestination) ProtoMessage() {}
 
 func (x *GetDestination) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[0]
+	mi := &file_destination_v1_destination_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +244,7 @@ func (x *GetDestination) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestination.ProtoReflect.Descriptor instead.
 func (*GetDestination) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{0}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetDestination) GetTarget() isGetDestination_Target {
@@ -207,7 +317,7 @@ type ProxyContext struct {
 
 func (x *ProxyContext) Reset() {
 	*x = ProxyContext{}
-	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +329,7 @@ func (x *ProxyContext) String() string {
 func (*ProxyContext) ProtoMessage() {}
 
 func (x *ProxyContext) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[1]
+	mi := &file_destination_v1_destination_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +342,7 @@ func (x *ProxyContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyContext.ProtoReflect.Descriptor instead.
 func (*ProxyContext) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ProxyContext) GetNamespace() string {
@@ -264,7 +374,7 @@ type SocketAddress struct {
 
 func (x *SocketAddress) Reset() {
 	*x = SocketAddress{}
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +386,7 @@ func (x *SocketAddress) String() string {
 func (*SocketAddress) ProtoMessage() {}
 
 func (x *SocketAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[2]
+	mi := &file_destination_v1_destination_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +399,7 @@ func (x *SocketAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketAddress.ProtoReflect.Descriptor instead.
 func (*SocketAddress) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SocketAddress) GetIp() []byte {
@@ -321,7 +431,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +443,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[3]
+	mi := &file_destination_v1_destination_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +456,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Update) GetUpdate() isUpdate_Update {
@@ -416,7 +526,7 @@ type Add struct {
 
 func (x *Add) Reset() {
 	*x = Add{}
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +538,7 @@ func (x *Add) String() string {
 func (*Add) ProtoMessage() {}
 
 func (x *Add) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[4]
+	mi := &file_destination_v1_destination_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +551,7 @@ func (x *Add) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Add.ProtoReflect.Descriptor instead.
 func (*Add) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Add) GetEndpoints() []*Endpoint {
@@ -462,7 +572,7 @@ type Remove struct {
 
 func (x *Remove) Reset() {
 	*x = Remove{}
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +584,7 @@ func (x *Remove) String() string {
 func (*Remove) ProtoMessage() {}
 
 func (x *Remove) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[5]
+	mi := &file_destination_v1_destination_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +597,7 @@ func (x *Remove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Remove.ProtoReflect.Descriptor instead.
 func (*Remove) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Remove) GetAddresses() []*SocketAddress {
@@ -512,7 +622,7 @@ type NoEndpoints struct {
 
 func (x *NoEndpoints) Reset() {
 	*x = NoEndpoints{}
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +634,7 @@ func (x *NoEndpoints) String() string {
 func (*NoEndpoints) ProtoMessage() {}
 
 func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[6]
+	mi := &file_destination_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +647,7 @@ func (x *NoEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoEndpoints.ProtoReflect.Descriptor instead.
 func (*NoEndpoints) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NoEndpoints) GetExists() bool {
@@ -583,7 +693,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +705,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[7]
+	mi := &file_destination_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +718,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Endpoint) GetAddress() *SocketAddress {
@@ -685,7 +795,7 @@ type Gateway struct {
 
 func (x *Gateway) Reset() {
 	*x = Gateway{}
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +807,7 @@ func (x *Gateway) String() string {
 func (*Gateway) ProtoMessage() {}
 
 func (x *Gateway) ProtoReflect() protoreflect.Message {
-	mi := &file_destination_v1_destination_proto_msgTypes[8]
+	mi := &file_destination_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +820,7 @@ func (x *Gateway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gateway.ProtoReflect.Descriptor instead.
 func (*Gateway) Descriptor() ([]byte, []int) {
-	return file_destination_v1_destination_proto_rawDescGZIP(), []int{8}
+	return file_destination_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Gateway) GetAddress() *SocketAddress {
@@ -752,7 +862,12 @@ var File_destination_v1_destination_proto protoreflect.FileDescriptor
 
 const file_destination_v1_destination_proto_rawDesc = "" +
 	"\n" +
-	" destination/v1/destination.proto\x12\x16meshfed.destination.v1\"\xbd\x01\n" +
+	" destination/v1/destination.proto\x12\x16meshfed.destination.v1\"p\n" +
+	"\x10GetPolicyRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12>\n" +
+	"\acontext\x18\x02 \x01(\v2$.meshfed.destination.v1.ProxyContextR\acontext\"(\n" +
+	"\fPolicyUpdate\x12\x18\n" +
+	"\aobjects\x18\x01 \x01(\fR\aobjects\"\xbd\x01\n" +
 	"\x0eGetDestination\x12\x1e\n" +
 	"\tauthority\x18\x01 \x01(\tH\x00R\tauthority\x12A\n" +
 	"\aaddress\x18\x02 \x01(\v2%.meshfed.destination.v1.SocketAddressH\x00R\aaddress\x12>\n" +
@@ -796,9 +911,10 @@ const file_destination_v1_destination_proto_rawDesc = "" +
 	"\x13PROTOCOL_HINT_HTTP1\x10\x01\x12\x17\n" +
 	"\x13PROTOCOL_HINT_HTTP2\x10\x02\x12\x16\n" +
 	"\x12PROTOCOL_HINT_GRPC\x10\x03\x12\x18\n" +
-	"\x14PROTOCOL_HINT_OPAQUE\x10\x042^\n" +
+	"\x14PROTOCOL_HINT_OPAQUE\x10\x042\xbd\x01\n" +
 	"\vDestination\x12O\n" +
-	"\x03Get\x12&.meshfed.destination.v1.GetDestination\x1a\x1e.meshfed.destination.v1.Update0\x01BBZ@github.com/meshfed/meshfed/pkg/apis/destination/v1;destinationv1b\x06proto3"
+	"\x03Get\x12&.meshfed.destination.v1.GetDestination\x1a\x1e.meshfed.destination.v1.Update0\x01\x12]\n" +
+	"\tGetPolicy\x12(.meshfed.destination.v1.GetPolicyRequest\x1a$.meshfed.destination.v1.PolicyUpdate0\x01BBZ@github.com/meshfed/meshfed/pkg/apis/destination/v1;destinationv1b\x06proto3"
 
 var (
 	file_destination_v1_destination_proto_rawDescOnce sync.Once
@@ -813,40 +929,45 @@ func file_destination_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_destination_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_destination_v1_destination_proto_goTypes = []any{
-	(ProtocolHint)(0),      // 0: meshfed.destination.v1.ProtocolHint
-	(*GetDestination)(nil), // 1: meshfed.destination.v1.GetDestination
-	(*ProxyContext)(nil),   // 2: meshfed.destination.v1.ProxyContext
-	(*SocketAddress)(nil),  // 3: meshfed.destination.v1.SocketAddress
-	(*Update)(nil),         // 4: meshfed.destination.v1.Update
-	(*Add)(nil),            // 5: meshfed.destination.v1.Add
-	(*Remove)(nil),         // 6: meshfed.destination.v1.Remove
-	(*NoEndpoints)(nil),    // 7: meshfed.destination.v1.NoEndpoints
-	(*Endpoint)(nil),       // 8: meshfed.destination.v1.Endpoint
-	(*Gateway)(nil),        // 9: meshfed.destination.v1.Gateway
-	nil,                    // 10: meshfed.destination.v1.Endpoint.LabelsEntry
+	(ProtocolHint)(0),        // 0: meshfed.destination.v1.ProtocolHint
+	(*GetPolicyRequest)(nil), // 1: meshfed.destination.v1.GetPolicyRequest
+	(*PolicyUpdate)(nil),     // 2: meshfed.destination.v1.PolicyUpdate
+	(*GetDestination)(nil),   // 3: meshfed.destination.v1.GetDestination
+	(*ProxyContext)(nil),     // 4: meshfed.destination.v1.ProxyContext
+	(*SocketAddress)(nil),    // 5: meshfed.destination.v1.SocketAddress
+	(*Update)(nil),           // 6: meshfed.destination.v1.Update
+	(*Add)(nil),              // 7: meshfed.destination.v1.Add
+	(*Remove)(nil),           // 8: meshfed.destination.v1.Remove
+	(*NoEndpoints)(nil),      // 9: meshfed.destination.v1.NoEndpoints
+	(*Endpoint)(nil),         // 10: meshfed.destination.v1.Endpoint
+	(*Gateway)(nil),          // 11: meshfed.destination.v1.Gateway
+	nil,                      // 12: meshfed.destination.v1.Endpoint.LabelsEntry
 }
 var file_destination_v1_destination_proto_depIdxs = []int32{
-	3,  // 0: meshfed.destination.v1.GetDestination.address:type_name -> meshfed.destination.v1.SocketAddress
-	2,  // 1: meshfed.destination.v1.GetDestination.context:type_name -> meshfed.destination.v1.ProxyContext
-	5,  // 2: meshfed.destination.v1.Update.add:type_name -> meshfed.destination.v1.Add
-	6,  // 3: meshfed.destination.v1.Update.remove:type_name -> meshfed.destination.v1.Remove
-	7,  // 4: meshfed.destination.v1.Update.no_endpoints:type_name -> meshfed.destination.v1.NoEndpoints
-	8,  // 5: meshfed.destination.v1.Add.endpoints:type_name -> meshfed.destination.v1.Endpoint
-	3,  // 6: meshfed.destination.v1.Remove.addresses:type_name -> meshfed.destination.v1.SocketAddress
-	3,  // 7: meshfed.destination.v1.Endpoint.address:type_name -> meshfed.destination.v1.SocketAddress
-	10, // 8: meshfed.destination.v1.Endpoint.labels:type_name -> meshfed.destination.v1.Endpoint.LabelsEntry
-	0,  // 9: meshfed.destination.v1.Endpoint.protocol_hint:type_name -> meshfed.destination.v1.ProtocolHint
-	9,  // 10: meshfed.destination.v1.Endpoint.gateway:type_name -> meshfed.destination.v1.Gateway
-	3,  // 11: meshfed.destination.v1.Gateway.address:type_name -> meshfed.destination.v1.SocketAddress
-	1,  // 12: meshfed.destination.v1.Destination.Get:input_type -> meshfed.destination.v1.GetDestination
-	4,  // 13: meshfed.destination.v1.Destination.Get:output_type -> meshfed.destination.v1.Update
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	4,  // 0: meshfed.destination.v1.GetPolicyRequest.context:type_name -> meshfed.destination.v1.ProxyContext
+	5,  // 1: meshfed.destination.v1.GetDestination.address:type_name -> meshfed.destination.v1.SocketAddress
+	4,  // 2: meshfed.destination.v1.GetDestination.context:type_name -> meshfed.destination.v1.ProxyContext
+	7,  // 3: meshfed.destination.v1.Update.add:type_name -> meshfed.destination.v1.Add
+	8,  // 4: meshfed.destination.v1.Update.remove:type_name -> meshfed.destination.v1.Remove
+	9,  // 5: meshfed.destination.v1.Update.no_endpoints:type_name -> meshfed.destination.v1.NoEndpoints
+	10, // 6: meshfed.destination.v1.Add.endpoints:type_name -> meshfed.destination.v1.Endpoint
+	5,  // 7: meshfed.destination.v1.Remove.addresses:type_name -> meshfed.destination.v1.SocketAddress
+	5,  // 8: meshfed.destination.v1.Endpoint.address:type_name -> meshfed.destination.v1.SocketAddress
+	12, // 9: meshfed.destination.v1.Endpoint.labels:type_name -> meshfed.destination.v1.Endpoint.LabelsEntry
+	0,  // 10: meshfed.destination.v1.Endpoint.protocol_hint:type_name -> meshfed.destination.v1.ProtocolHint
+	11, // 11: meshfed.destination.v1.Endpoint.gateway:type_name -> meshfed.destination.v1.Gateway
+	5,  // 12: meshfed.destination.v1.Gateway.address:type_name -> meshfed.destination.v1.SocketAddress
+	3,  // 13: meshfed.destination.v1.Destination.Get:input_type -> meshfed.destination.v1.GetDestination
+	1,  // 14: meshfed.destination.v1.Destination.GetPolicy:input_type -> meshfed.destination.v1.GetPolicyRequest
+	6,  // 15: meshfed.destination.v1.Destination.Get:output_type -> meshfed.destination.v1.Update
+	2,  // 16: meshfed.destination.v1.Destination.GetPolicy:output_type -> meshfed.destination.v1.PolicyUpdate
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_destination_v1_destination_proto_init() }
@@ -854,11 +975,11 @@ func file_destination_v1_destination_proto_init() {
 	if File_destination_v1_destination_proto != nil {
 		return
 	}
-	file_destination_v1_destination_proto_msgTypes[0].OneofWrappers = []any{
+	file_destination_v1_destination_proto_msgTypes[2].OneofWrappers = []any{
 		(*GetDestination_Authority)(nil),
 		(*GetDestination_Address)(nil),
 	}
-	file_destination_v1_destination_proto_msgTypes[3].OneofWrappers = []any{
+	file_destination_v1_destination_proto_msgTypes[5].OneofWrappers = []any{
 		(*Update_Add)(nil),
 		(*Update_Remove)(nil),
 		(*Update_NoEndpoints)(nil),
@@ -869,7 +990,7 @@ func file_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_destination_v1_destination_proto_rawDesc), len(file_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

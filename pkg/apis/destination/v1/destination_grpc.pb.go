@@ -24,7 +24,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Destination_Get_FullMethodName = "/meshfed.destination.v1.Destination/Get"
+	Destination_Get_FullMethodName       = "/meshfed.destination.v1.Destination/Get"
+	Destination_GetPolicy_FullMethodName = "/meshfed.destination.v1.Destination/GetPolicy"
 )
 
 // DestinationClient is the client API for Destination service.
@@ -43,6 +44,14 @@ type DestinationClient interface {
 	// Get refuses with InvalidArgument a request naming no target, an authority with no port
 	// or that is not a DNS name, or an address that is not 4 or 16 bytes or has no port.
 	Get(ctx context.Context, in *GetDestination, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Update], error)
+	// GetPolicy streams the inbound policy objects of a namespace, the proxy's own: the first
+	// PolicyUpdate holds every object the namespace has now (none, when the policy CRDs are not
+	// installed), and a new PolicyUpdate, again whole, follows whenever any of them changes. A
+	// burst of changes may be sent as one. The proxy compiles each update and keeps its last
+	// good policy when one does not compile, or while the stream is down; until the first
+	// update its default policy decides. GetPolicy refuses with InvalidArgument a request with
+	// no namespace, or one that is not a DNS label.
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PolicyUpdate], error)
 }
 
 type destinationClient struct {
@@ -72,6 +81,25 @@ func (c *destinationClient) Get(ctx context.Context, in *GetDestination, opts ..
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Destination_GetClient = grpc.ServerStreamingClient[Update]
 
+func (c *destinationClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PolicyUpdate], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Destination_ServiceDesc.Streams[1], Destination_GetPolicy_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetPolicyRequest, PolicyUpdate]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Destination_GetPolicyClient = grpc.ServerStreamingClient[PolicyUpdate]
+
 // DestinationServer is the server API for Destination service.
 // All implementations must embed UnimplementedDestinationServer
 // for forward compatibility.
@@ -88,6 +116,14 @@ type DestinationServer interface {
 	// Get refuses with InvalidArgument a request naming no target, an authority with no port
 	// or that is not a DNS name, or an address that is not 4 or 16 bytes or has no port.
 	Get(*GetDestination, grpc.ServerStreamingServer[Update]) error
+	// GetPolicy streams the inbound policy objects of a namespace, the proxy's own: the first
+	// PolicyUpdate holds every object the namespace has now (none, when the policy CRDs are not
+	// installed), and a new PolicyUpdate, again whole, follows whenever any of them changes. A
+	// burst of changes may be sent as one. The proxy compiles each update and keeps its last
+	// good policy when one does not compile, or while the stream is down; until the first
+	// update its default policy decides. GetPolicy refuses with InvalidArgument a request with
+	// no namespace, or one that is not a DNS label.
+	GetPolicy(*GetPolicyRequest, grpc.ServerStreamingServer[PolicyUpdate]) error
 	mustEmbedUnimplementedDestinationServer()
 }
 
@@ -100,6 +136,9 @@ type UnimplementedDestinationServer struct{}
 
 func (UnimplementedDestinationServer) Get(*GetDestination, grpc.ServerStreamingServer[Update]) error {
 	return status.Error(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedDestinationServer) GetPolicy(*GetPolicyRequest, grpc.ServerStreamingServer[PolicyUpdate]) error {
+	return status.Error(codes.Unimplemented, "method GetPolicy not implemented")
 }
 func (UnimplementedDestinationServer) mustEmbedUnimplementedDestinationServer() {}
 func (UnimplementedDestinationServer) testEmbeddedByValue()                     {}
@@ -133,6 +172,17 @@ func _Destination_Get_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Destination_GetServer = grpc.ServerStreamingServer[Update]
 
+func _Destination_GetPolicy_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetPolicyRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DestinationServer).GetPolicy(m, &grpc.GenericServerStream[GetPolicyRequest, PolicyUpdate]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Destination_GetPolicyServer = grpc.ServerStreamingServer[PolicyUpdate]
+
 // Destination_ServiceDesc is the grpc.ServiceDesc for Destination service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -144,6 +194,11 @@ var Destination_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Get",
 			Handler:       _Destination_Get_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "GetPolicy",
+			Handler:       _Destination_GetPolicy_Handler,
 			ServerStreams: true,
 		},
 	},
