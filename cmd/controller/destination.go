@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
@@ -68,6 +69,10 @@ func runDestination(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := destination.NewMetrics(reg)
@@ -75,7 +80,7 @@ func runDestination(ctx context.Context, args []string) error {
 		return err
 	}
 	server, err := destination.New(destination.Options{
-		Client: kube, TrustDomain: *trustDomain, ClusterDomain: *clusterDomain, Metrics: metrics, Log: log,
+		Client: kube, Dynamic: dyn, TrustDomain: *trustDomain, ClusterDomain: *clusterDomain, Metrics: metrics, Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("--trust-domain or --cluster-domain: %w", err)
@@ -94,7 +99,7 @@ func runDestination(ctx context.Context, args []string) error {
 	if err := identity.WatchIssuerSecret(ctx, log, kube, issuers, *namespace, *issuerSecret); err != nil {
 		return err
 	}
-	log.Info("filling the caches of Services, EndpointSlices and Pods")
+	log.Info("filling the caches of policy objects, Services, EndpointSlices and Pods")
 	if err := server.Start(ctx); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
@@ -23,6 +24,8 @@ import (
 type Options struct {
 	// Client reads Services, EndpointSlices and Pods in every namespace.
 	Client kubernetes.Interface
+	// Dynamic reads the policy objects of policy.meshfed.io in every namespace.
+	Dynamic dynamic.Interface
 	// TrustDomain is this cluster's: endpoints' identities are in it.
 	TrustDomain string
 	// ClusterDomain is the cluster's DNS domain; DefaultClusterDomain when empty.
@@ -37,14 +40,15 @@ type Server struct {
 	destinationv1.UnimplementedDestinationServer
 	opts Options
 	x    *index
+	p    *policyWatch
 }
 
 var _ destinationv1.DestinationServer = (*Server)(nil)
 
 // New checks opts and returns the service; Start starts its informers.
 func New(opts Options) (*Server, error) {
-	if opts.Client == nil || opts.Log == nil {
-		return nil, errors.New("destination server needs a Kubernetes client and a logger")
+	if opts.Client == nil || opts.Dynamic == nil || opts.Log == nil {
+		return nil, errors.New("destination server needs a Kubernetes client, a dynamic client and a logger")
 	}
 	if err := trust.ValidateTrustDomain(opts.TrustDomain); err != nil {
 		return nil, err
@@ -60,12 +64,18 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, x: x}, nil
+	return &Server{opts: opts, x: x, p: newPolicyWatch(opts.Dynamic, opts.Client.Discovery(), opts.Log)}, nil
 }
 
-// Start starts the informers and returns once their caches are filled, or with an error when
-// ctx ends first. Everything stops when ctx ends. Call it once.
-func (s *Server) Start(ctx context.Context) error { return s.x.start(ctx) }
+// Start starts the informers, those of policy objects first, and returns once their caches
+// are filled, or with an error when ctx ends first. Everything stops when ctx ends. Call it
+// once.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.p.start(ctx); err != nil {
+		return err
+	}
+	return s.x.start(ctx)
+}
 
 // Ready says whether the caches are filled: before, a Get waits, since an empty cache would
 // send proxies direct to Services that exist.

@@ -18,14 +18,17 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/internal/testenv"
@@ -43,6 +46,10 @@ var suite struct {
 	admin   kubernetes.Interface
 	// service reaches the apiserver with the RBAC of deploy/controlplane/destination.yaml.
 	service kubernetes.Interface
+	// serviceDynamic is the same user's dynamic client, for policy objects.
+	serviceDynamic dynamic.Interface
+	// policy writes policy objects as an admin.
+	policy dynamic.Interface
 	server  *Server
 	reg     *prometheus.Registry
 	client  destinationv1.DestinationClient
@@ -79,7 +86,13 @@ func setUp(ctx context.Context, c *testenv.Cluster) error {
 	if suite.admin, err = kubernetes.NewForConfig(c.Config); err != nil {
 		return err
 	}
-	if suite.service, err = serviceClient(ctx, c, suite.admin); err != nil {
+	if suite.policy, err = dynamic.NewForConfig(c.Config); err != nil {
+		return err
+	}
+	if err := installPolicyCRDs(c); err != nil {
+		return err
+	}
+	if suite.service, suite.serviceDynamic, err = serviceClient(ctx, c, suite.admin); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -88,7 +101,7 @@ func setUp(ctx context.Context, c *testenv.Cluster) error {
 	if err != nil {
 		return err
 	}
-	if suite.server, err = New(Options{Client: suite.service, TrustDomain: testDomain, Metrics: metrics, Log: log}); err != nil {
+	if suite.server, err = New(Options{Client: suite.service, Dynamic: suite.serviceDynamic, TrustDomain: testDomain, Metrics: metrics, Log: log}); err != nil {
 		return err
 	}
 	if err := suite.server.Start(ctx); err != nil {
@@ -114,13 +127,13 @@ func setUp(ctx context.Context, c *testenv.Cluster) error {
 // serviceClient binds a user to the ClusterRole and Role of the rendered manifest, with
 // their rules as they are, and returns a client as that user: the tests then prove the
 // manifest's RBAC is enough.
-func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Interface) (kubernetes.Interface, error) {
+func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Interface) (kubernetes.Interface, dynamic.Interface, error) {
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mesh-system"}}, metav1.CreateOptions{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	manifests, err := deploy.ControlPlane(deploy.ControlPlaneValues{Registry: "test", Version: "dev", TrustDomain: testDomain})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	const user = "destination"
 	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user}}
@@ -135,54 +148,76 @@ func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Int
 			if err := d.Decode(&u.Object); errors.Is(err, io.EOF) {
 				break
 			} else if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			switch u.GetKind() {
 			case "ClusterRole":
 				var r rbacv1.ClusterRole
 				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &r, metav1.CreateOptions{}); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 					ObjectMeta: metav1.ObjectMeta{Name: "test-" + r.Name}, Subjects: subject,
 					RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: r.Name},
 				}, metav1.CreateOptions{}); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				bound++
 			case "Role":
 				var r rbacv1.Role
 				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &r); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if _, err := admin.RbacV1().Roles(r.Namespace).Create(ctx, &r, metav1.CreateOptions{}); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if _, err := admin.RbacV1().RoleBindings(r.Namespace).Create(ctx, &rbacv1.RoleBinding{
 					ObjectMeta: metav1.ObjectMeta{Name: "test-" + r.Name, Namespace: r.Namespace}, Subjects: subject,
 					RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.Name},
 				}, metav1.CreateOptions{}); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				bound++
 			}
 		}
 	}
 	if bound != 2 {
-		return nil, fmt.Errorf("controlplane/destination.yaml gave %d roles; want a ClusterRole and a Role", bound)
+		return nil, nil, fmt.Errorf("controlplane/destination.yaml gave %d roles; want a ClusterRole and a Role", bound)
 	}
 	kubeconfig, err := c.Kubeconfig(envtest.User{Name: user})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return kubernetes.NewForConfig(cfg)
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kube, dyn, nil
+}
+
+// installPolicyCRDs installs the policy CRDs of deploy/ and waits until they are served.
+func installPolicyCRDs(c *testenv.Cluster) error {
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, m := range deploy.PolicyCRDs() {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.Unmarshal(m.Data, &crd); err != nil {
+			return fmt.Errorf("%s: %w", m.Path, err)
+		}
+		crds = append(crds, &crd)
+	}
+	_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{CRDs: crds})
+	return err
 }
 
 var (
