@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,6 +87,11 @@ func Inject(cfg Config, req Request) (Result, error) {
 	}
 	out.Annotations[AnnotationInjected] = cfg.Version
 	initC, proxy := initContainer(cfg, s), proxyContainer(cfg, s, req.Workload)
+	podEnv, err := podPolicyEnv(tmpl)
+	if err != nil {
+		return Result{}, err
+	}
+	proxy.Env = append(proxy.Env, podEnv...)
 	if cfg.NativeSidecars {
 		// meshfed-init first, so that nothing runs before the rules; then the proxy, whose
 		// startup probe holds back the app's init containers and containers until it has
@@ -110,6 +116,37 @@ func Inject(cfg Config, req Request) (Result, error) {
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 	})
 	return Result{Outcome: Injected, Template: out}, nil
+}
+
+// podPolicyEnv tells the proxy what inbound policy selects its pod by: the template's labels
+// and the app containers' named TCP ports (the first container to use a name has it). JSON
+// objects are written with their keys sorted, so that the same template gives the same
+// env.
+func podPolicyEnv(tmpl *corev1.PodTemplateSpec) ([]corev1.EnvVar, error) {
+	labels := tmpl.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	ports := map[string]int32{}
+	for _, c := range tmpl.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == "" || (p.Protocol != "" && p.Protocol != corev1.ProtocolTCP) {
+				continue
+			}
+			if _, ok := ports[p.Name]; !ok {
+				ports[p.Name] = p.ContainerPort
+			}
+		}
+	}
+	l, err := json.Marshal(labels)
+	if err != nil {
+		return nil, err
+	}
+	pp, err := json.Marshal(ports)
+	if err != nil {
+		return nil, err
+	}
+	return []corev1.EnvVar{{Name: EnvPodLabels, Value: string(l)}, {Name: EnvPodPorts, Value: string(pp)}}, nil
 }
 
 // defaultContainerAnnotation names the container kubectl logs and exec pick by default.

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/meshfed/internal/golden"
@@ -255,5 +256,33 @@ func TestConfigValidate(t *testing.T) {
 func TestTokenAudienceIsTheIdentityServices(t *testing.T) {
 	if TokenAudience != identity.Audience {
 		t.Errorf("TokenAudience %q, the identity service checks %q", TokenAudience, identity.Audience)
+	}
+}
+
+func TestPodPolicyEnv(t *testing.T) {
+	tmpl := &corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "tier": "front"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "web", Ports: []corev1.ContainerPort{
+				{Name: "http", ContainerPort: 8080},
+				{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
+				{ContainerPort: 9000},
+			}},
+			{Name: "metrics", Ports: []corev1.ContainerPort{
+				{Name: "prom", ContainerPort: 9090, Protocol: corev1.ProtocolTCP},
+				{Name: "http", ContainerPort: 8081},
+			}},
+		}},
+	}
+	env, err := podPolicyEnv(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []corev1.EnvVar{
+		{Name: EnvPodLabels, Value: `{"app":"web","tier":"front"}`},
+		{Name: EnvPodPorts, Value: `{"http":8080,"prom":9090}`},
+	}
+	if !apiequality.Semantic.DeepEqual(env, want) {
+		t.Errorf("env = %+v; want %+v", env, want)
 	}
 }

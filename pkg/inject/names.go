@@ -75,6 +75,12 @@ const (
 	EnvWorkload       = "MESHFED_WORKLOAD"
 	EnvTrustBundle    = "MESHFED_TRUST_BUNDLE"
 	EnvLogLevel       = "MESHFED_LOG_LEVEL"
+	// EnvPodLabels is the pod template's labels, a JSON object, which Servers' podSelectors
+	// select. Labels the pod gets later (a Deployment's pod-template-hash) are not in it.
+	EnvPodLabels = "MESHFED_POD_LABELS"
+	// EnvPodPorts is the app containers' named TCP ports, a JSON object of name to
+	// containerPort, which Servers may name.
+	EnvPodPorts = "MESHFED_POD_PORTS"
 )
 
 // LogLevels are the proxy's log levels, as AnnotationProxyLogLevel and Config.LogLevel take
