@@ -62,6 +62,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("--default-policy: %w", err)
 	}
+	// The pod's labels and named ports, which Servers select it by, as the injector gives them.
+	pod, err := proxy.PodFromEnv(os.Getenv("MESHFED_POD_LABELS"), os.Getenv("MESHFED_POD_PORTS"))
+	if err != nil {
+		return err
+	}
 	bundlePEM := []byte(os.Getenv("MESHFED_TRUST_BUNDLE"))
 	if len(bundlePEM) == 0 {
 		if bundlePEM, err = os.ReadFile(*bundleFile); err != nil {
@@ -97,6 +102,13 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}), log)
 	go manager.Run(ctx)
 
+	// Until the destination service's first policy update the index is empty: the default
+	// policy decides every port. With no destination service it stays so.
+	empty, err := policy.Compile(*namespace, *trustDomain, policy.Objects{})
+	if err != nil {
+		return err
+	}
+	authorizer := proxy.NewPolicyAuthorizer(pod, def, empty)
 	var resolver proxy.Resolver = proxy.StaticResolver{}
 	if *destinationAddr != "" {
 		destServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-destination"}
@@ -105,17 +117,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer destConn.Close()
-		resolver = discovery.New(ctx, destinationv1.NewDestinationClient(destConn), *namespace, self, log)
-	}
-	empty, err := policy.Compile(*namespace, *trustDomain, policy.Objects{})
-	if err != nil {
-		return err
+		destClient := destinationv1.NewDestinationClient(destConn)
+		resolver = discovery.New(ctx, destClient, *namespace, self, log)
+		go discovery.FollowPolicy(ctx, destClient, self, authorizer, log)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p, err := proxy.New(proxy.Config{
 		Certs: manager, Resolver: resolver, Log: log, Metrics: reg, Workload: *workload,
-		Policy:        proxy.NewPolicyAuthorizer(policy.Pod{}, def, empty),
+		Policy:        authorizer,
 		DetectTimeout: *detectTimeout,
 	})
 	if err != nil {

@@ -50,9 +50,9 @@ var suite struct {
 	serviceDynamic dynamic.Interface
 	// policy writes policy objects as an admin.
 	policy dynamic.Interface
-	server  *Server
-	reg     *prometheus.Registry
-	client  destinationv1.DestinationClient
+	server *Server
+	reg    *prometheus.Registry
+	client destinationv1.DestinationClient
 }
 
 func TestMain(m *testing.M) {
