@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,78 @@ func TestMesh(t *testing.T) {
 		}
 	})
 
+	t.Run("policy: voting refuses web until an AuthorizationPolicy names it", func(t *testing.T) {
+		// The kubelet's plaintext probes come from the node's address on the pod bridge: the
+		// first of its pod range. They are let in by their own policy.
+		nodes, err := west.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 {
+			t.Fatalf("nodes: %v", err)
+		}
+		podCIDR, err := netip.ParsePrefix(nodes.Items[0].Spec.PodCIDR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probes := podCIDR.Addr().Next().String() + "/32"
+		policyYAML := func(caller string) string {
+			return fmt.Sprintf(`apiVersion: policy.meshfed.io/v1alpha1
+kind: Server
+metadata: {name: voting-grpc, namespace: meshfed-demo}
+spec:
+  podSelector: {matchLabels: {app: voting}}
+  port: grpc
+  proxyProtocol: gRPC
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: voting-callers, namespace: meshfed-demo}
+spec:
+  identities: ["spiffe://west.meshfed.local/ns/meshfed-demo/sa/%s"]
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: voting-callers, namespace: meshfed-demo}
+spec:
+  targetRef: {kind: Server, name: voting-grpc}
+  requiredAuthenticationRefs: [{kind: MeshTLSAuthentication, name: voting-callers}]
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: NetworkAuthentication
+metadata: {name: kubelet, namespace: meshfed-demo}
+spec:
+  networks: [{cidr: %q}]
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: probes, namespace: meshfed-demo}
+spec:
+  targetRef: {kind: Server, name: voting-grpc}
+  requiredAuthenticationRefs: [{kind: NetworkAuthentication, name: kubelet}]
+`, caller, probes)
+		}
+		webID := `client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/web"`
+		e.apply(t, ctx, "west", policyYAML("vote-bot"))
+		eventually(t, 60*time.Second, "voting's proxies to refuse web", func() error {
+			m, err := proxyMetrics(ctx, west, "meshfed-demo", "app=voting")
+			if err != nil {
+				return err
+			}
+			for _, l := range strings.Split(m, "\n") {
+				if strings.HasPrefix(l, "meshfed_proxy_inbound_denied_total{") && strings.Contains(l, webID) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no denial of web yet:\n%s", grep(m, "meshfed_proxy_inbound_denied_total"))
+		})
+		e.apply(t, ctx, "west", policyYAML("web"))
+		before := countOK(t, ctx, west, webID)
+		eventually(t, 60*time.Second, "voting's proxies to let web in again", func() error {
+			if n := countOK(t, ctx, west, webID); n <= before {
+				return fmt.Errorf("%v requests from web served, as before the change", n)
+			}
+			return nil
+		})
+	})
+
 	t.Run("mesh check fails with the hint when identity is scaled to 0", func(t *testing.T) {
 		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/meshfed-identity", "--replicas=0"); err != nil {
 			t.Fatal(err)
@@ -170,6 +243,24 @@ func proxyMetrics(ctx context.Context, c kubernetes.Interface, ns, selector stri
 		all.Write(b)
 	}
 	return all.String(), nil
+}
+
+// countOK sums the requests from client that voting's proxies served with 200.
+func countOK(t *testing.T, ctx context.Context, c kubernetes.Interface, client string) float64 {
+	t.Helper()
+	m, err := proxyMetrics(ctx, c, "meshfed-demo", "app=voting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, l := range strings.Split(m, "\n") {
+		if strings.HasPrefix(l, "meshfed_proxy_requests_total{") && strings.Contains(l, client) && strings.Contains(l, `status_code="200"`) {
+			var v float64
+			fmt.Sscanf(l[strings.LastIndex(l, " ")+1:], "%g", &v)
+			total += v
+		}
+	}
+	return total
 }
 
 func grep(s, prefix string) string {
