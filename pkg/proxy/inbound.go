@@ -125,10 +125,25 @@ func (in *inbound) forward(ctx context.Context, c *redirected) {
 // ServeHTTP delivers one request from a peer proxy to the app.
 func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	c := connOf(r.Context())
+	// Policy is asked again for every request: a peer's HTTP/2 connection lives long, and a
+	// policy changed meanwhile applies to what it sends next.
+	if ok, reason := in.p.cfg.Policy.Authorize(c.dst.Port(), c.peer, remoteAddr(c)); !ok {
+		in.p.metrics.denied(c.dst.Port(), c.peer)
+		w.Header().Set(ErrorHeader, "denied by policy: "+reason)
+		w.WriteHeader(http.StatusForbidden)
+		in.p.metrics.request("inbound", r.Host, in.p.cfg.Workload, Endpoint{}, c.peer, http.StatusForbidden, time.Since(start))
+		return
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	in.rp.ServeHTTP(rec, r)
-	c := connOf(r.Context())
 	in.p.metrics.request("inbound", r.Host, in.p.cfg.Workload, Endpoint{}, c.peer, rec.code(), time.Since(start))
+}
+
+// remoteAddr is the address a connection came from.
+func remoteAddr(c *redirected) netip.Addr {
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return ap.Addr().Unmap()
 }
 
 func (in *inbound) rewrite(pr *httputil.ProxyRequest) {

@@ -256,3 +256,43 @@ func loopback(port uint16) netip.AddrPort {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// A policy changed while a peer's connection stays open applies to its next request.
+func TestInboundPolicyPerRequest(t *testing.T) {
+	pki := newTestPKI(t)
+	app := httpApp(t, false)
+	port := addrOf(app).Port()
+	authz := serverPolicy(t, port, clientID, policy.AllUnauthenticated)
+	_, in := startInbound(t, pki, port, authz, nil)
+
+	client, err := New(Config{
+		Certs: pki.manager(t, clientID), Log: quietLog(), Workload: "web",
+		Resolver:            StaticResolver{"198.18.200.1:80": {{Addr: addrOf(in), Identity: &serverID}}},
+		OriginalDestination: func(net.Conn) (netip.AddrPort, error) { return mustAddrPort("198.18.200.1:80"), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go client.ServeOutbound(ctx, out)
+	c := dialThrough(&pair{outbound: out}, false)
+	get := func() int {
+		resp, err := c.Get("http://198.18.200.1/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != 200 {
+		t.Fatalf("allowed: %d", code)
+	}
+	other := trust.ID{TrustDomain: domain, Namespace: "shop", ServiceAccount: "other"}
+	authz.SetIndex(serverPolicy(t, port, other, policy.AllUnauthenticated).index.Load())
+	if code := get(); code != http.StatusForbidden {
+		t.Errorf("after the policy changed, on the same connection: %d; want 403", code)
+	}
+}
