@@ -193,7 +193,7 @@ func run(endpoints, subscribers, changes int, heapProfile string) error {
 			return err
 		}
 	}
-	rss, err := rssOf(ctrl.cmd.Process.Pid)
+	rss, err := benchstat.RSS(ctrl.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -634,18 +634,4 @@ func (w *sliceWatch) await(ctx context.Context, rv string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, errors.New("the plain watch never saw resourceVersion " + rv)
-}
-
-func rssOf(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseUint(f[1], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }

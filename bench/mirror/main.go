@@ -20,8 +20,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -129,7 +127,7 @@ func run(singles, bulk int) error {
 	if err != nil {
 		return withLinkStatus(ctx, pair.Local, err)
 	}
-	rss, err := rssOf(controller.Process.Pid)
+	rss, err := benchstat.RSS(controller.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -355,18 +353,4 @@ func service(name, ns string, exported bool) *corev1.Service {
 		s.Labels[mcv1alpha1.LabelExported] = mcv1alpha1.ExportedGateway
 	}
 	return s
-}
-
-func rssOf(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseUint(f[1], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }

@@ -1,10 +1,13 @@
 // Package benchstat holds the few statistics the bench commands print: percentiles of
-// latencies, in milliseconds. It is for bench commands only.
+// latencies, in milliseconds, and a process's resident memory. It is for bench commands only.
 package benchstat
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,4 +31,19 @@ func Millis(d time.Duration) string {
 		return fmt.Sprintf("%.3f ms", float64(d.Nanoseconds())/1e6)
 	}
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
+
+// RSS is a process's resident set size in bytes (VmRSS of /proc/<pid>/status).
+func RSS(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
