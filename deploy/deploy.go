@@ -34,6 +34,7 @@ var controlplaneOrder = []string{
 	"controlplane/identity.yaml",
 	"controlplane/destination.yaml",
 	"controlplane/injector.yaml",
+	"controlplane/ha.yaml",
 }
 
 //go:embed demo/*.yaml
@@ -84,6 +85,8 @@ type ControlPlaneValues struct {
 	Registry, Version string
 	// TrustDomain is the cluster's, as its issuer was made for.
 	TrustDomain string
+	// HA runs three replicas of each control-plane server, with disruption budgets.
+	HA bool
 }
 
 // Image is the image of one of meshfed's binaries.

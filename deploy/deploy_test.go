@@ -53,7 +53,7 @@ func TestCRDsArePartitioned(t *testing.T) {
 
 // Every document parses and names its kind and name: what kubectl apply needs.
 func TestManifestsParse(t *testing.T) {
-	cp, err := ControlPlane(ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", TrustDomain: "west.meshfed.local"})
+	cp, err := ControlPlane(ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", TrustDomain: "west.meshfed.local", HA: true}) // HA: every file holds something
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ done
 
 echo "• Installing the control plane: identity, destination, proxy injector (west, east)"
 for c in west east; do
+  mesh install --crds | kubectl --context "$c" apply -f - >/dev/null
   install=$(mesh install --cluster-name "$c")
   # Its Certificates wait on cert-manager's webhook too.
   for i in $(seq 60); do

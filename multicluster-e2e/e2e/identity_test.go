@@ -36,6 +36,7 @@ func TestIdentity(t *testing.T) {
 			_, err := e.kubectl(ctx, c, trustYAML, "apply", "-f", "-")
 			return err
 		})
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
 		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--cluster-name", c))
 	}
 	for _, c := range []string{"west", "east"} {

@@ -36,6 +36,7 @@ func TestMesh(t *testing.T) {
 		_, err := e.kubectl(ctx, "west", trustYAML, "apply", "-f", "-")
 		return err
 	})
+	e.apply(t, ctx, "west", e.mesh(t, ctx, "west", "install", "--crds"))
 	installYAML := e.mesh(t, ctx, "west", "install", "--cluster-name", "west")
 	eventually(t, 60*time.Second, "the control plane to apply (its Certificates wait on cert-manager's webhook)", func() error {
 		_, err := e.kubectl(ctx, "west", installYAML, "apply", "-f", "-")
@@ -180,6 +181,25 @@ spec:
 		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/meshfed-identity", "--replicas=1"); err != nil {
 			t.Fatal(err)
 		}
+	})
+
+	t.Run("mesh uninstall removes the control plane", func(t *testing.T) {
+		if _, err := e.kubectl(ctx, "west", e.mesh(t, ctx, "west", "uninstall"), "delete", "--ignore-not-found", "--wait=false", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 60*time.Second, "the control plane's Deployments and webhook to be gone", func() error {
+			d, err := west.AppsV1().Deployments("mesh-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=meshfed"})
+			if err != nil {
+				return err
+			}
+			if len(d.Items) > 0 {
+				return fmt.Errorf("%d Deployments left", len(d.Items))
+			}
+			if _, err := west.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "meshfed-injector", metav1.GetOptions{}); err == nil {
+				return fmt.Errorf("the webhook is still there")
+			}
+			return nil
+		})
 	})
 }
 

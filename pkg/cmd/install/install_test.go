@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/meshfed/meshfed/internal/golden"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
@@ -27,11 +29,53 @@ func run(args ...string) (string, error) {
 }
 
 func TestInstallGolden(t *testing.T) {
-	out, err := run("--cluster-name", "west")
+	for name, args := range map[string][]string{
+		"install.golden":      {"--cluster-name", "west"},
+		"install_crds.golden": {"--crds"},
+	} {
+		out, err := run(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden.Check(t, filepath.Join("testdata", name), out, *update)
+	}
+}
+
+// --ha: three replicas of each server, and a disruption budget each.
+func TestInstallHA(t *testing.T) {
+	out, err := run("--cluster-name", "west", "--ha")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden.Check(t, filepath.Join("testdata", "install.golden"), out, *update)
+	docs, err := cmdutil.DecodeDocuments([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployments, pdbs := 0, 0
+	for _, d := range docs {
+		switch d.GetKind() {
+		case "Deployment":
+			deployments++
+			if r, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas"); r != 3 {
+				t.Errorf("Deployment %s has %d replicas with --ha; want 3", d.GetName(), r)
+			}
+		case "PodDisruptionBudget":
+			pdbs++
+		}
+	}
+	if deployments == 0 || pdbs != deployments {
+		t.Errorf("%d Deployments, %d PodDisruptionBudgets; want one each", deployments, pdbs)
+	}
+}
+
+func TestUninstallGolden(t *testing.T) {
+	var out, errOut bytes.Buffer
+	cmd := NewCmdUninstall(cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, filepath.Join("testdata", "uninstall.golden"), out.String(), *update)
 }
 
 // The trust domain and the images are all that differ between clusters and registries.
@@ -60,6 +104,7 @@ func TestInstallBadInput(t *testing.T) {
 		want string
 	}{
 		{nil, "--cluster-name is required"},
+		{[]string{"--crds", "--cluster-name", "west"}, "--crds prints the CRDs alone"},
 		{[]string{"--cluster-name", "West"}, "--cluster-name: cluster name \"West\" is not a DNS-1123 label"},
 		{[]string{"--cluster-name", "west", "--trust-domain", "Prod.Example"}, "--trust-domain: the trust domain \"Prod.Example\" is not lower case"},
 		{[]string{"--cluster-name", "west", "--trust-domain", "a_b"}, "--trust-domain: the trust domain \"a_b\" is not a DNS name"},

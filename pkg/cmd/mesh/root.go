@@ -38,6 +38,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	cmd := newRoot(streams)
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(install.NewCmdInstall(streams))
+	cmd.AddCommand(install.NewCmdUninstall(streams))
 	cmd.AddCommand(check.NewCmdCheck(flags, streams))
 	cmd.AddCommand(demo.NewCmdDemo(streams))
 	cmd.AddCommand(injectcmd.NewCmdInject(flags, streams))
