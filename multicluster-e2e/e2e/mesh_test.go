@@ -257,6 +257,10 @@ func proxyMetrics(ctx context.Context, c kubernetes.Interface, ns, selector stri
 	}
 	var all strings.Builder
 	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			// A pod of the rollout on its way out: the apiserver would wait out its dial.
+			continue
+		}
 		b, err := c.CoreV1().Pods(ns).ProxyGet("http", p.Name, "4191", "/metrics", nil).DoRaw(ctx)
 		if err != nil {
 			return "", fmt.Errorf("metrics of %s: %w", p.Name, err)
