@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -158,4 +159,24 @@ func OnceOK[T any](f func(context.Context) (T, error)) func(context.Context) (T,
 		v, done = got, true
 		return v, nil
 	}
+}
+
+// Finish ends a run: it prints the report as JSON on out when asJSON, the count of passed
+// checks on Out when all passed, and returns an error saying how many failed, if any.
+func (r *Runner) Finish(out io.Writer, asJSON bool) error {
+	if asJSON {
+		b, err := json.MarshalIndent(r.Report(), "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s\n", b)
+	}
+	total, failed := r.Counts()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks failed", failed, total)
+	}
+	if r.Out != nil {
+		fmt.Fprintf(r.Out, "\n✓ all %d checks passed\n", total)
+	}
+	return nil
 }

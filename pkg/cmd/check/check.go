@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -120,19 +119,5 @@ func (o *Options) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if o.Output == "json" {
-		b, err := json.MarshalIndent(r.Report(), "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Out, "%s\n", b)
-	}
-	total, failed := r.Counts()
-	if failed > 0 {
-		return fmt.Errorf("%d of %d checks failed", failed, total)
-	}
-	if r.Out != nil {
-		fmt.Fprintf(r.Out, "\n✓ all %d checks passed\n", total)
-	}
-	return nil
+	return r.Finish(o.Out, o.Output == "json")
 }

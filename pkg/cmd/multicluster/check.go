@@ -2,7 +2,6 @@ package multicluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -105,20 +104,5 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		r.Run(ctx, linkCategory(&links[i], local, o.factory))
 	}
 
-	report := r.Report()
-	if o.Output == outputJSON {
-		b, err := json.MarshalIndent(report, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Out, "%s\n", b)
-	}
-	total, failed := r.Counts()
-	if failed > 0 {
-		return fmt.Errorf("%d of %d checks failed", failed, total)
-	}
-	if r.Out != nil {
-		fmt.Fprintf(r.Out, "\n✓ all %d checks passed\n", total)
-	}
-	return nil
+	return r.Finish(o.Out, o.Output == outputJSON)
 }
