@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
@@ -29,8 +28,6 @@ const (
 	// ProxyContainer is the proxy's container (or native sidecar) in a meshed pod.
 	ProxyContainer = "meshfed-proxy"
 )
-
-var crdsGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
 // minMinor is the first Kubernetes 1.x with native sidecars on by default.
 const minMinor = 29
@@ -102,7 +99,7 @@ func preCategory(c *cmdutil.Clients) healthcheck.Category {
 			{
 				Description: "cert-manager is installed",
 				Hint:        "install cert-manager first (https://cert-manager.io/docs/installation/); or make the issuer by hand: mesh trust cluster without --cert-manager",
-				Run:         func(ctx context.Context) error { return crdEstablished(ctx, c, "certificates.cert-manager.io") },
+				Run:         func(ctx context.Context) error { return cmdutil.CRDEstablished(ctx, c, "certificates.cert-manager.io") },
 			},
 		},
 	}
@@ -151,7 +148,7 @@ func controlPlaneCategories(c *cmdutil.Clients, now func() time.Time) ([]healthc
 		Run: func(ctx context.Context) error {
 			var errs []error
 			for _, name := range in.crds {
-				errs = append(errs, crdEstablished(ctx, c, name))
+				errs = append(errs, cmdutil.CRDEstablished(ctx, c, name))
 			}
 			return errors.Join(errs...)
 		},
@@ -336,23 +333,6 @@ func proxyReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func crdEstablished(ctx context.Context, c *cmdutil.Clients, name string) error {
-	u, err := c.Dynamic.Resource(crdsGVR).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("no CustomResourceDefinition %s", name)
-	}
-	if err != nil {
-		return fmt.Errorf("reading the CustomResourceDefinition %s: %w", name, err)
-	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, cond := range conds {
-		if m, ok := cond.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-			return nil
-		}
-	}
-	return fmt.Errorf("the CustomResourceDefinition %s is not established yet", name)
 }
 
 func deploymentAvailable(ctx context.Context, c *cmdutil.Clients, ns, name string) error {

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -31,7 +30,7 @@ func localCategory(c *cmdutil.Clients, links *[]mcv1alpha1.Link) Category {
 				Description: "the Link CRD is installed",
 				Hint:        "install the multicluster components: " + installCommand,
 				Fatal:       true,
-				Run:         func(ctx context.Context) error { return checkCRD(ctx, c) },
+				Run:         func(ctx context.Context) error { return cmdutil.CRDEstablished(ctx, c, LinkCRDName) },
 			},
 			{
 				Description: "the link controller is available",
@@ -59,23 +58,6 @@ func localCategory(c *cmdutil.Clients, links *[]mcv1alpha1.Link) Category {
 			},
 		},
 	}
-}
-
-func checkCRD(ctx context.Context, c *cmdutil.Clients) error {
-	u, err := c.Dynamic.Resource(crdsGVR).Get(ctx, LinkCRDName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("no CustomResourceDefinition %s", LinkCRDName)
-	}
-	if err != nil {
-		return fmt.Errorf("reading the CustomResourceDefinition %s: %w", LinkCRDName, err)
-	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, cond := range conds {
-		if m, ok := cond.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-			return nil
-		}
-	}
-	return fmt.Errorf("the CustomResourceDefinition %s is not established yet", LinkCRDName)
 }
 
 func checkController(ctx context.Context, c *cmdutil.Clients) error {

@@ -1,10 +1,10 @@
 package multicluster
 
 import (
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
 
 // Names the manifests of deploy/multicluster and the link controller share with these
@@ -45,5 +45,5 @@ func linkLabelValue(namespace, name string) string { return namespace + "." + na
 var (
 	linksGVR          = mcv1alpha1.GroupVersion.WithResource("links")
 	serviceExportsGVR = mcsv1alpha1.SchemeGroupVersion.WithResource("serviceexports")
-	crdsGVR           = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	crdsGVR           = cmdutil.CRDsGVR
 )
