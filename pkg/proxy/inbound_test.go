@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/meshfed/meshfed/internal/testenv"
 	policyv1alpha1 "github.com/meshfed/meshfed/pkg/apis/policy/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/policy"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
@@ -220,7 +221,12 @@ func TestDrainFinishesRequests(t *testing.T) {
 		}
 		result <- body
 	}()
-	waitFor(t, 5*time.Second, "the request to reach the app", func() bool { return p.client.open() > 0 })
+	testenv.Eventually(t, 5*time.Second, "the request to reach the app", func() error {
+		if p.client.open() == 0 {
+			return fmt.Errorf("no connection open")
+		}
+		return nil
+	})
 	p.outbound.Close()
 	drained := make(chan struct{})
 	go func() {
@@ -237,17 +243,6 @@ func TestDrainFinishesRequests(t *testing.T) {
 	case <-drained:
 	case <-time.After(10 * time.Second):
 		t.Fatal("drain did not end")
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meshfed/meshfed/internal/netnstest"
+	"github.com/meshfed/meshfed/internal/testenv"
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy"
@@ -456,7 +457,12 @@ func TestMeshInNetworkNamespaces(t *testing.T) {
 				}
 				renewals++
 			}
-			testWait(t, 2*time.Second, "requests between renewals", func() bool { return ok.Load() > int64(renewals)*20 })
+			testenv.Eventually(t, 2*time.Second, "requests between renewals", func() error {
+				if n := ok.Load(); n <= int64(renewals)*20 {
+					return fmt.Errorf("%d requests served", n)
+				}
+				return nil
+			})
 		}
 		close(stop)
 		wg.Wait()
@@ -478,18 +484,6 @@ func echoLine(t *testing.T, ctx context.Context, m *mesh, line string) string {
 	fmt.Fprintln(c, line)
 	got, _ := bufio.NewReader(c).ReadString('\n')
 	return got
-}
-
-// testWait polls cond until it holds or timeout passes.
-func testWait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // serverHelloVersion reads the TLS version a server chose from its first flight: the
