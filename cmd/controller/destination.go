@@ -87,13 +87,7 @@ func runDestination(ctx context.Context, args []string) error {
 	}
 	issuers := identity.NewIssuerStore(nil)
 
-	admin := &http.Server{Addr: *adminAddr, Handler: destinationAdminMux(reg, server, issuers, *pprof), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin server", "error", err)
-		}
-	}()
-	defer admin.Close()
+	defer serveAdmin(log, *adminAddr, destinationAdminMux(reg, server, issuers, *pprof))()
 
 	log.Info("waiting for the issuer", "secret", *namespace+"/"+*issuerSecret)
 	if err := identity.WatchIssuerSecret(ctx, log, kube, issuers, *namespace, *issuerSecret); err != nil {

@@ -182,13 +182,7 @@ func runInjector(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	admin := &http.Server{Addr: f.adminAddr, Handler: injectorAdminMux(reg, ready), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin server", "error", err)
-		}
-	}()
-	defer admin.Close()
+	defer serveAdmin(log, f.adminAddr, injectorAdminMux(reg, ready))()
 
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Path, handler)

@@ -119,13 +119,7 @@ func runIdentity(ctx context.Context, args []string) error {
 		return err
 	}
 
-	admin := &http.Server{Addr: *adminAddr, Handler: adminMux(reg, issuers), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin server", "error", err)
-		}
-	}()
-	defer admin.Close()
+	defer serveAdmin(log, *adminAddr, adminMux(reg, issuers))()
 
 	log.Info("waiting for the issuer", "secret", *namespace+"/"+*issuerSecret)
 	if err := identity.WatchIssuerSecret(ctx, log, kube, issuers, *namespace, *issuerSecret); err != nil {
@@ -159,6 +153,18 @@ func adminMux(reg *prometheus.Registry, issuers *identity.IssuerStore) *http.Ser
 	})
 	mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "live") })
 	return mux
+}
+
+// serveAdmin serves a server's admin endpoints (metrics, readiness) at addr in the background,
+// and returns what stops it.
+func serveAdmin(log *slog.Logger, addr string, h http.Handler) (stop func()) {
+	admin := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server", "error", err)
+		}
+	}()
+	return func() { admin.Close() }
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
