@@ -20,6 +20,8 @@ import (
 // Remove return new bundles, so one can be shared by goroutines while it is replaced.
 type Bundle struct {
 	anchors []*x509.Certificate
+	// roots is anchors as a pool, made once: every mTLS handshake verifies against it.
+	roots *x509.CertPool
 }
 
 // NewBundle returns a bundle of anchors, each once, in the order given. It does not check
@@ -31,6 +33,7 @@ func NewBundle(anchors ...*x509.Certificate) *Bundle {
 			b.anchors = append(b.anchors, a)
 		}
 	}
+	b.roots = certPool(b.anchors)
 	return b
 }
 
@@ -129,7 +132,7 @@ func (b *Bundle) VerifyIssuer(issuer *x509.Certificate, chain []*x509.Certificat
 	return c[len(c)-1], nil
 }
 
-func (b *Bundle) pool() *x509.CertPool { return certPool(b.anchors) }
+func (b *Bundle) pool() *x509.CertPool { return b.roots }
 
 func certPool(certs []*x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
