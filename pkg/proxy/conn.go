@@ -17,7 +17,9 @@ import (
 // going, and who the peer proved to be.
 type redirected struct {
 	net.Conn
-	dst  netip.AddrPort
+	dst netip.AddrPort
+	// from is the client's address, for inbound policy.
+	from netip.Addr
 	peer *trust.ID
 	done chan struct{}
 	once sync.Once

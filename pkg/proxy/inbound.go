@@ -60,13 +60,14 @@ func (in *inbound) serveConn(ctx context.Context, c net.Conn) {
 		in.p.cfg.Log.Warn("inbound connection without an original destination", "from", c.RemoteAddr().String(), "error", err)
 		return
 	}
-	from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	fromPort, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	from := fromPort.Addr().Unmap()
 	proto, pc, err := detect.Detect(ctx, c, in.p.cfg.DetectTimeout)
 	if err != nil {
 		return
 	}
 	if proto != detect.TLS {
-		in.plaintext(ctx, &redirected{Conn: pc, dst: dst, done: make(chan struct{})}, from.Addr().Unmap())
+		in.plaintext(ctx, &redirected{Conn: pc, dst: dst, from: from, done: make(chan struct{})})
 		return
 	}
 	tc := tls.Server(pc, in.p.cfg.Certs.ServerConfig())
@@ -83,8 +84,8 @@ func (in *inbound) serveConn(ctx context.Context, c net.Conn) {
 	if err != nil {
 		return
 	}
-	rc := &redirected{Conn: tc, dst: dst, peer: peer, done: make(chan struct{})}
-	if ok, reason := in.p.cfg.Policy.Authorize(dst.Port(), peer, from.Addr().Unmap()); !ok {
+	rc := &redirected{Conn: tc, dst: dst, from: from, peer: peer, done: make(chan struct{})}
+	if ok, reason := in.p.cfg.Policy.Authorize(dst.Port(), peer, from); !ok {
 		in.p.metrics.denied(dst.Port(), peer)
 		in.p.cfg.Log.Info("inbound connection denied", "port", dst.Port(), "client", idString(peer), "reason", reason)
 		return
@@ -100,10 +101,10 @@ func (in *inbound) serveConn(ctx context.Context, c net.Conn) {
 }
 
 // plaintext is an unmeshed client: policy decides, then the stream goes to the app as it is.
-func (in *inbound) plaintext(ctx context.Context, c *redirected, from netip.Addr) {
-	if ok, reason := in.p.cfg.Policy.Authorize(c.dst.Port(), nil, from); !ok {
+func (in *inbound) plaintext(ctx context.Context, c *redirected) {
+	if ok, reason := in.p.cfg.Policy.Authorize(c.dst.Port(), nil, c.from); !ok {
 		in.p.metrics.denied(c.dst.Port(), nil)
-		in.p.cfg.Log.Info("inbound plaintext connection denied", "port", c.dst.Port(), "from", from.String(), "reason", reason)
+		in.p.cfg.Log.Info("inbound plaintext connection denied", "port", c.dst.Port(), "from", c.from.String(), "reason", reason)
 		return
 	}
 	in.forward(ctx, c)
@@ -128,7 +129,7 @@ func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := connOf(r.Context())
 	// Policy is asked again for every request: a peer's HTTP/2 connection lives long, and a
 	// policy changed meanwhile applies to what it sends next.
-	if ok, reason := in.p.cfg.Policy.Authorize(c.dst.Port(), c.peer, remoteAddr(c)); !ok {
+	if ok, reason := in.p.cfg.Policy.Authorize(c.dst.Port(), c.peer, c.from); !ok {
 		in.p.metrics.denied(c.dst.Port(), c.peer)
 		w.Header().Set(ErrorHeader, "denied by policy: "+reason)
 		w.WriteHeader(http.StatusForbidden)
@@ -138,12 +139,6 @@ func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	in.rp.ServeHTTP(rec, r)
 	in.p.metrics.request("inbound", r.Host, in.p.cfg.Workload, Endpoint{}, c.peer, rec.code(), time.Since(start))
-}
-
-// remoteAddr is the address a connection came from.
-func remoteAddr(c *redirected) netip.Addr {
-	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	return ap.Addr().Unmap()
 }
 
 func (in *inbound) rewrite(pr *httputil.ProxyRequest) {
