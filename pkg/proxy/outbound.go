@@ -224,10 +224,9 @@ func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
 	if t, ok := o.mesh[key]; ok {
 		return t
 	}
-	id := *ep.Identity
 	t := &http2.Transport{
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return o.dialMesh(ctx, ep, id.String(), certs.ALPNHTTP)
+			return o.dialMesh(ctx, ep, certs.ALPNHTTP)
 		},
 		ReadIdleTimeout: 30 * time.Second,
 		PingTimeout:     5 * time.Second,
@@ -237,7 +236,7 @@ func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
 }
 
 // dialMesh opens mTLS to an endpoint's proxy, which must prove the endpoint's identity.
-func (o *outbound) dialMesh(ctx context.Context, ep Endpoint, _ string, alpn string) (*tls.Conn, error) {
+func (o *outbound) dialMesh(ctx context.Context, ep Endpoint, alpn string) (*tls.Conn, error) {
 	raw, err := o.p.cfg.Dial(ctx, "tcp", ep.Addr.String())
 	if err != nil {
 		return nil, err
@@ -287,7 +286,7 @@ func (o *outbound) forwardOpaque(ctx context.Context, c *redirected) {
 	}
 	var up net.Conn
 	if ep.Identity != nil {
-		up, err = o.dialMesh(ctx, ep, "", certs.ALPNOpaque)
+		up, err = o.dialMesh(ctx, ep, certs.ALPNOpaque)
 	} else {
 		up, err = o.p.cfg.Dial(ctx, "tcp", ep.Addr.String())
 	}
