@@ -47,10 +47,20 @@ func (b *Builder) Tool(ctx context.Context, t Tool) (string, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
-	fmt.Fprintf(b.log(), "Building %s %s from the Go module proxy (the first build takes minutes; it is cached in %s)\n", t.Name, t.Version, dir)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
 	}
+	// go test runs packages in parallel processes, and several of them may need the same tool
+	// on a fresh machine: one builds it while the others wait, then find it cached.
+	unlock, err := lockFile(ctx, dir+".lock")
+	if err != nil {
+		return "", fmt.Errorf("tool %s: %w", t.Name, err)
+	}
+	defer unlock()
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	fmt.Fprintf(b.log(), "Building %s %s from the Go module proxy (the first build takes minutes; it is cached in %s)\n", t.Name, t.Version, dir)
 	// Built into a temporary folder and renamed, so an interrupted build is never taken for a
 	// cached one.
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-*")
