@@ -29,14 +29,37 @@ type Endpoint struct {
 	Protocol Protocol
 	// Labels describe the endpoint for metrics: pod, namespace, workload, cluster.
 	Labels map[string]string
+	// Gateway is set for an endpoint of another cluster: the proxy reaches it through that
+	// cluster's east-west gateway, and Addr is the gateway's address.
+	Gateway *GatewayHop
 }
 
-// Key identifies an endpoint in a balancer.
+// GatewayHop is the way to a service of another cluster through its east-west gateway: an
+// outer mTLS session to the gateway, which must prove Identity, an HTTP/2 CONNECT for
+// Authority, and inside that stream the proxy's own mTLS session with the remote workload,
+// which must prove the endpoint's Identity or one of RemoteIdentities (the gateway, not the
+// proxy, picks the remote pod).
+type GatewayHop struct {
+	// Identity is what the gateway must prove in the outer session.
+	Identity trust.ID
+	// Authority is the remote service as the remote cluster names it, host:port.
+	Authority string
+	// Cluster is the remote cluster's name, for logs and metrics.
+	Cluster          string
+	RemoteIdentities []trust.ID
+}
+
+// Key identifies an endpoint in a balancer. Endpoints behind one gateway share its address,
+// so a gateway endpoint is told apart by the authority it asks for.
 func (e Endpoint) Key() string {
-	if e.Identity == nil {
-		return e.Addr.String()
+	k := e.Addr.String()
+	if e.Identity != nil {
+		k += " " + e.Identity.String()
 	}
-	return e.Addr.String() + " " + e.Identity.String()
+	if e.Gateway != nil {
+		k += " via " + e.Gateway.Identity.String() + " for " + e.Gateway.Authority
+	}
+	return k
 }
 
 // Destination is what the destination service says of one target, kept current.
