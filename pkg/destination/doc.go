@@ -19,14 +19,15 @@
 // An endpoint whose pod runs the mesh's proxy (a container or init container named
 // ProxyContainerName, or the InjectAnnotation) has the pod's SPIFFE identity as tls_identity;
 // any other gets none, and proxies reach it in plaintext. The endpoints of a gateway-mode
-// mirror (a Service of another cluster, mirrored by pkg/mirror) are the remote gateway's
-// addresses, each with a Gateway saying what to ask the gateway for; they carry no
-// tls_identity yet: the inner session's identity is the gateway path's business, and the
-// remote identities are in Gateway.remote_identities. Every Service labelled
-// mirror.meshfed.io/mirrored-service=true is taken for a gateway-mode mirror: a flat
-// (remote-discovery) mirror, whose endpoints are the remote pods, and the headless parent of
-// per-pod gateway mirrors, whose endpoints are those mirrors' ClusterIPs, are not told apart,
-// as pkg/mirror marks neither on the Service yet.
+// mirror (a Service of another cluster, mirrored by pkg/mirror, labelled
+// mirror.meshfed.io/mode=gateway or made before that label) are the remote gateway's
+// addresses, each with a Gateway saying what to ask the gateway for. They carry no
+// tls_identity: the gateway picks the remote pod and names its identity, which the proxy
+// accepts only within the gateway's own trust domain (or from Gateway.remote_identities when
+// the mirror lists them). A remote-discovery (flat) mirror's endpoints are the remote pods,
+// sent as plaintext endpoints, as this cluster knows nothing of their proxies yet. The
+// headless parent of per-pod gateway mirrors is not in the mesh: its DNS answers are the
+// per-pod mirrors' cluster IPs, each resolved as a Service of its own.
 //
 // It does not choose endpoints (the proxy balances), enforce policy, mirror Services (pkg/mirror
 // does), or answer clusterset names (<svc>.<ns>.svc.clusterset.local), per-pod names of a

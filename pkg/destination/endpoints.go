@@ -57,7 +57,12 @@ func (b *builder) serviceState(svc *corev1.Service, port int32, slices []*discov
 	if !ok {
 		return notInMesh // not one of its ports: as unreachable through the mesh as without it
 	}
-	mirror := svc.Labels[mcv1alpha1.LabelMirroredService] == "true"
+	mirror := viaGateway(svc)
+	if mirror && svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		// The headless parent of per-pod gateway mirrors: its endpoints are those mirrors'
+		// cluster IPs, each of which the proxy resolves as a Service of its own.
+		return notInMesh
+	}
 	var gw *gateway
 	if mirror {
 		if gw = gatewayOf(svc, sp); gw == nil {
@@ -233,6 +238,15 @@ func protocolHint(appProtocol *string) destinationv1.ProtocolHint {
 		return destinationv1.ProtocolHint_PROTOCOL_HINT_OPAQUE
 	}
 	return destinationv1.ProtocolHint_PROTOCOL_HINT_UNKNOWN
+}
+
+// viaGateway tells a mirror reached through its cluster's gateway. A remote-discovery (flat)
+// mirror's endpoints are the remote pods, reached directly. A mirror made before the link
+// controller wrote the mode is a gateway mirror: the only kind it made then with a remote
+// name.
+func viaGateway(svc *corev1.Service) bool {
+	return svc.Labels[mcv1alpha1.LabelMirroredService] == "true" &&
+		svc.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeRemoteDiscovery
 }
 
 // gateway is what a mirror's port says of the way to its endpoints, each of which is a remote

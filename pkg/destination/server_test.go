@@ -215,6 +215,26 @@ func TestResolve(t *testing.T) {
 				{authority: "down-east." + ns + ".svc.cluster.local:80", want: held{exists: true}},
 			}
 		}},
+		{"flat mirror and headless gateway parent", func(t *testing.T, ns string) []check {
+			mirror := func(name, mode string, opts ...func(*corev1.Service)) *corev1.Service {
+				return service(ns, name, append(opts, func(s *corev1.Service) {
+					s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelClusterName: "east", mcv1alpha1.LabelMirrorMode: mode}
+					s.Annotations = map[string]string{mcv1alpha1.AnnotationRemoteSvcFQName: "web." + ns + ".svc.cluster.local"}
+				})...)
+			}
+			// Flat: the remote pods' own addresses, reached directly, not through a gateway.
+			createService(t, mirror("flat-east", mcv1alpha1.MirrorModeRemoteDiscovery))
+			createSlice(t, slice(ns, "flat-east", "flat-east-remote-ipv4", 8080, endpoint("198.18.100.7", "")))
+			// The headless parent of per-pod gateway mirrors: each pod is a Service of its own.
+			createService(t, mirror("db-east", mcv1alpha1.MirrorModeGateway, func(s *corev1.Service) { s.Spec.ClusterIP = corev1.ClusterIPNone }))
+			createSlice(t, slice(ns, "db-east", "db-east-pods", 80, endpoint("198.18.120.9", "")))
+			return []check{
+				{authority: "flat-east." + ns + ".svc.cluster.local:80", want: held{exists: true, endpoints: []*destinationv1.Endpoint{
+					ep("198.18.100.7:8080", labels("namespace", ns, "service", "flat-east")),
+				}}},
+				{authority: "db-east." + ns + ".svc.cluster.local:80", want: held{}},
+			}
+		}},
 		{"protocol hints", func(t *testing.T, ns string) []check {
 			var checks []check
 			for i, c := range []struct {

@@ -108,8 +108,10 @@ func desiredMirrors(link *mcv1alpha1.Link, key mirrorKey, mode exportMode, r rem
 		svc.Spec.ClusterIP = corev1.ClusterIPNone
 	}
 	set := &mirrorSet{Service: svc}
+	svc.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeGateway
 	switch {
 	case mode == remoteDiscovery:
+		svc.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
 		// Flat: the remote pods themselves, hostnames included, so a headless mirror resolves
 		// web-0.<svc>-<cluster> to the pod.
 		set.Slices = remoteEndpointSlices(key, cluster, svc, r)
@@ -120,6 +122,7 @@ func desiredMirrors(link *mcv1alpha1.Link, key mirrorKey, mode exportMode, r rem
 		for _, host := range hostnames(r.Slices) {
 			pod := mirrorService(link, key, r.Service, podMirrorName(host, key.Name, cluster))
 			pod.Labels[mcv1alpha1.LabelHeadlessMirror] = name
+			pod.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeGateway
 			pod.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName] = host + "." + remoteFQName(link, key)
 			set.PodServices = append(set.PodServices, pod)
 			set.Slices = append(set.Slices, gatewaySlices(link, key, pod, r.Healthy)...)

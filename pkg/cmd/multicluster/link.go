@@ -15,6 +15,7 @@ import (
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/trust"
 )
 
 // LinkOptions are the options of `mesh multicluster link`.
@@ -25,6 +26,7 @@ type LinkOptions struct {
 	GatewayAddresses        []string
 	GatewayPort             int
 	GatewayIdentity         string
+	TrustDomain             string
 	Selector                string
 	CreateMissingNamespaces bool
 
@@ -86,7 +88,8 @@ This cluster must have the multicluster components: mesh multicluster install | 
 	fl.StringVar(&o.APIServerAddress, "api-server-address", "", "https://host:port at which the other cluster reaches this API server (default: the server of your kubeconfig)")
 	fl.StringSliceVar(&o.GatewayAddresses, "gateway-addresses", nil, "comma-separated IPs or DNS names of this cluster's east-west gateway (default: the LoadBalancer addresses of the Service mesh-gateway)")
 	fl.IntVar(&o.GatewayPort, "gateway-port", mcv1alpha1.DefaultGatewayPort, "port of this cluster's east-west gateway, when not given read from the port named mesh-gateway of the Service mesh-gateway")
-	fl.StringVar(&o.GatewayIdentity, "gateway-identity", "", "identity the gateway presents, spiffe://<trust-domain>/ns/<namespace>/sa/<serviceaccount>")
+	fl.StringVar(&o.GatewayIdentity, "gateway-identity", "", "identity this cluster's gateway presents, spiffe://<trust-domain>/ns/<namespace>/sa/<serviceaccount> (default: the ServiceAccount "+GatewayServiceAccount+" in "+Namespace+" of --trust-domain)")
+	fl.StringVar(&o.TrustDomain, "trust-domain", "", "this cluster's trust domain, as given to 'mesh install' (default <cluster-name>.meshfed.local)")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "mirror only the exported Services this label selector selects, such as tier=front (default: every exported Service)")
 	fl.BoolVar(&o.CreateMissingNamespaces, "create-missing-namespaces", false, "let the other cluster create the namespace of an export it lacks, instead of leaving that export unmirrored")
 	return cmd
@@ -128,12 +131,30 @@ func (o *LinkOptions) Validate() error {
 	if err := validatePort("--gateway-port", o.GatewayPort); err != nil {
 		return err
 	}
+	if o.TrustDomain != "" {
+		if err := trust.ValidateTrustDomain(o.TrustDomain); err != nil {
+			return fmt.Errorf("--trust-domain: %w", err)
+		}
+	}
 	if o.GatewayIdentity != "" {
 		if err := validateIdentity(o.GatewayIdentity); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// gatewayIdentity is the identity the other cluster's proxies demand of this cluster's
+// gateway: the flag's, else that of the ServiceAccount `mesh multicluster install` gives it.
+func (o *LinkOptions) gatewayIdentity() string {
+	if o.GatewayIdentity != "" {
+		return o.GatewayIdentity
+	}
+	td := o.TrustDomain
+	if td == "" {
+		td = trust.DefaultTrustDomain(o.ClusterName)
+	}
+	return trust.ID{TrustDomain: td, Namespace: Namespace, ServiceAccount: GatewayServiceAccount}.String()
 }
 
 // Run reads this cluster and prints the Secret and the Link.
@@ -193,7 +214,7 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 			CredentialsSecret:       secret.Name,
 			GatewayAddresses:        addrs,
 			GatewayPort:             port,
-			GatewayIdentity:         o.GatewayIdentity,
+			GatewayIdentity:         o.gatewayIdentity(),
 			Selector:                o.selector,
 			CreateMissingNamespaces: o.CreateMissingNamespaces,
 		},

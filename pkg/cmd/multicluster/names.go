@@ -23,6 +23,8 @@ const (
 	// of its port.
 	GatewayServiceName = "mesh-gateway"
 	GatewayPortName    = "mesh-gateway"
+	// GatewayServiceAccount is the gateway's ServiceAccount, which names its identity.
+	GatewayServiceAccount = "mesh-gateway"
 	// LinkCRDName is the Link's CustomResourceDefinition.
 	LinkCRDName = "links.multicluster.meshfed.io"
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -153,6 +154,13 @@ func endpointOf(e *destinationv1.Endpoint) (proxy.Endpoint, error) {
 		}
 		ep.Identity = &id
 	}
+	if g := e.GetGateway(); g != nil {
+		hop, err := gatewayOf(g)
+		if err != nil {
+			return proxy.Endpoint{}, fmt.Errorf("endpoint %s: gateway: %w", ap, err)
+		}
+		ep.Gateway = hop
+	}
 	switch e.GetProtocolHint() {
 	case destinationv1.ProtocolHint_PROTOCOL_HINT_HTTP1:
 		ep.Protocol = proxy.ProtocolHTTP1
@@ -173,4 +181,26 @@ func addrPortOf(a *destinationv1.SocketAddress) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("address %s: port %d is out of range", ip, a.GetPort())
 	}
 	return netip.AddrPortFrom(ip.Unmap(), uint16(a.GetPort())), nil
+}
+
+// gatewayOf reads the way to an endpoint of another cluster. The gateway's identity is
+// required: without it the outer session would trust any member of the federation.
+func gatewayOf(g *destinationv1.Gateway) (*proxy.GatewayHop, error) {
+	id, err := trust.ParseID(g.GetTlsIdentity())
+	if err != nil {
+		return nil, fmt.Errorf("tls_identity (the Link's spec.gatewayIdentity): %w", err)
+	}
+	host, port, err := net.SplitHostPort(g.GetAuthority())
+	if err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("authority %q is not host:port", g.GetAuthority())
+	}
+	hop := &proxy.GatewayHop{Identity: id, Authority: g.GetAuthority(), Cluster: g.GetCluster()}
+	for _, s := range g.GetRemoteIdentities() {
+		rid, err := trust.ParseID(s)
+		if err != nil {
+			return nil, fmt.Errorf("remote_identities: %w", err)
+		}
+		hop.RemoteIdentities = append(hop.RemoteIdentities, rid)
+	}
+	return hop, nil
 }

@@ -27,6 +27,11 @@ const (
 	LabelRemoteName = "mirror.meshfed.io/remote-name"
 	// LabelHeadlessMirror marks the per-pod mirrors of a headless Service, naming it.
 	LabelHeadlessMirror = "mirror.meshfed.io/headless-mirror-of"
+	// LabelMirrorMode says how a mirror's endpoints are reached: MirrorModeGateway (they are
+	// the remote gateway's addresses) or MirrorModeRemoteDiscovery (the remote pods').
+	LabelMirrorMode           = "mirror.meshfed.io/mode"
+	MirrorModeGateway         = "gateway"
+	MirrorModeRemoteDiscovery = "remote-discovery"
 
 	// AnnotationRemoteSvcFQName is the remote Service's name in its cluster's DNS.
 	AnnotationRemoteSvcFQName = "mirror.meshfed.io/remote-svc-fq-name"
