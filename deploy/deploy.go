@@ -46,6 +46,7 @@ var multiclusterOrder = []string{
 	"multicluster/namespace.yaml",
 	"multicluster/link-controller.yaml",
 	"multicluster/remote-reader.yaml",
+	"multicluster/gateway.yaml",
 }
 
 // CRDs returns every CustomResourceDefinition: this repository's, one file each in the order

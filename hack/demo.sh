@@ -53,9 +53,8 @@ done
 mesh --context west check --proxy -n meshfed-demo --wait 1m
 
 echo "• Installing the multicluster components (west, east)"
-for c in west east; do
-  mesh --context "$c" multicluster install | kubectl --context "$c" apply -f - >/dev/null
-done
+mesh multicluster install --cluster-name west | kubectl --context west apply -f - >/dev/null
+mesh multicluster install --cluster-name east --allow-clusters west | kubectl --context east apply -f - >/dev/null
 kubectl --context west -n mesh-multicluster wait --for=condition=Available deployment/link-controller --timeout=120s >/dev/null
 
 # East's gateway comes with a later issue; until then mirrors point at the address it will

@@ -123,7 +123,7 @@ func TestLink(t *testing.T) {
 	west, east := e.client(t, "west"), e.client(t, "east")
 
 	for _, c := range []string{"west", "east"} {
-		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install"))
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install", "--gateway=false"))
 	}
 	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/link-controller", "--timeout=90s"); err != nil {
 		t.Fatal(err)

@@ -55,8 +55,8 @@ func newRoot(streams cmdutil.IOStreams) *cobra.Command {
 (--kubeconfig, --context) and print YAML for kubectl apply -f -: they never change a
 cluster themselves.`,
 		Example: `  # Join west and east: install in both, then let west mirror what east exports
-  mesh multicluster install | kubectl --context west apply -f -
-  mesh multicluster install | kubectl --context east apply -f -
+  mesh multicluster install --cluster-name west | kubectl --context west apply -f -
+  mesh multicluster install --cluster-name east --allow-clusters west | kubectl --context east apply -f -
   mesh --context east multicluster link --cluster-name east | kubectl --context west apply -f -
   mesh --context west multicluster check`,
 		SilenceUsage:  true,

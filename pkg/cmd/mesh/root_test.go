@@ -20,7 +20,7 @@ import (
 
 func TestHelpTeaches(t *testing.T) {
 	for args, wants := range map[string][]string{
-		"--help":                    {"--kubeconfig", "--context", "mesh multicluster install | kubectl --context west apply -f -"},
+		"--help":                    {"--kubeconfig", "--context", "mesh multicluster install --cluster-name west | kubectl --context west apply -f -"},
 		"multicluster --help":       {"install", "link", "unlink", "check"},
 		"multicluster link --help":  {"--cluster-name", "--gateway-addresses", "--api-server-address", "Examples:", "kubectl --context west apply -f -"},
 		"multicluster check --help": {"-o, --output", "--wait", "read-only"},

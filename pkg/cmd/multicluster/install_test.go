@@ -14,25 +14,30 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
 
+// installArgs install east, which west may call through its gateway.
+var installArgs = []string{"install", "--cluster-name", "east", "--allow-clusters", "west"}
+
 func TestInstallGolden(t *testing.T) {
-	out, stderr, err := run(nil, "install")
+	out, stderr, err := run(nil, installArgs...)
 	if err != nil {
 		t.Fatalf("%v; stderr %q", err, stderr)
 	}
 	golden(t, "install.golden", []byte(out))
 }
 
-// A chosen registry and version change the link controller's image and nothing else.
+// A chosen registry and version change the link controller's and gateway's images and
+// nothing else.
 func TestInstallImage(t *testing.T) {
-	def, _, err := run(nil, "install")
+	def, _, err := run(nil, installArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	custom, _, err := run(nil, "install", "--registry", "registry.example.com:5000/team/meshfed/", "--version", "v0.1.0")
+	custom, _, err := run(nil, append(installArgs, "--registry", "registry.example.com:5000/team/meshfed/", "--version", "v0.1.0")...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Replace(def, "image: ghcr.io/meshfed/link:dev", "image: registry.example.com:5000/team/meshfed/link:v0.1.0", 1)
+	want = strings.Replace(want, "image: ghcr.io/meshfed/gateway:dev", "image: registry.example.com:5000/team/meshfed/gateway:v0.1.0", 1)
 	if custom != want {
 		t.Errorf("with --registry and --version: %s", firstDiff(want, custom))
 	}
@@ -49,10 +54,18 @@ func TestInstallBadInput(t *testing.T) {
 		{[]string{"--version", ""}, `--version "" is not an image tag`},
 		{[]string{"--version", "v1:2"}, `--version "v1:2" is not an image tag`},
 		{[]string{"extra"}, `unknown command "extra"`},
+		{[]string{"--cluster-name", ""}, "--cluster-name is required"},
+		{[]string{"--trust-domain", "East.Example"}, "--trust-domain"},
+		{[]string{"--gateway-service-type", "ClusterIP"}, `--gateway-service-type "ClusterIP"`},
+		{[]string{"--allow-clusters", "West"}, `--allow-clusters "West"`},
+		{[]string{"--allow-clusters", "east"}, "names east, this cluster"},
+		{[]string{"--allow-clusters", "west,west"}, "names west twice"},
+		{[]string{"--allow-clusters", "north=bad_domain"}, "the trust domain"},
+		{[]string{"--gateway=false"}, "--gateway=false leaves it out"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			out, _, err := run(nil, append([]string{"install"}, tt.args...)...)
+			out, _, err := run(nil, append(slices.Clone(installArgs), tt.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
@@ -64,9 +77,12 @@ func TestInstallBadInput(t *testing.T) {
 }
 
 // installed decodes what install prints, by kind/namespace/name.
-func installed(t *testing.T) ([]*unstructured.Unstructured, map[string]*unstructured.Unstructured) {
+func installed(t *testing.T, args ...string) ([]*unstructured.Unstructured, map[string]*unstructured.Unstructured) {
 	t.Helper()
-	out, _, err := run(nil, "install")
+	if len(args) == 0 {
+		args = installArgs
+	}
+	out, _, err := run(nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +233,56 @@ func TestInstallControllerDeployment(t *testing.T) {
 	}
 	if c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Requests.Memory().String() != "32Mi" || c.Resources.Limits.Memory().String() != "256Mi" {
 		t.Errorf("resources %v", c.Resources)
+	}
+}
+
+// The gateway runs as its own ServiceAccount, may read the trust bundle and nothing else, is
+// told this cluster's trust domain and the clusters it admits, and is reached from outside.
+func TestInstallGateway(t *testing.T) {
+	_, byKey := installed(t, "install", "--cluster-name", "east", "--allow-clusters", "west,north=north.example.org", "--gateway-service-type", "NodePort")
+	d := fromUnstructured[appsv1.Deployment](t, byKey["Deployment/"+Namespace+"/"+GatewayServiceName])
+	pod := d.Spec.Template.Spec
+	if pod.ServiceAccountName != GatewayServiceAccount {
+		t.Errorf("serviceAccountName %q, want %q", pod.ServiceAccountName, GatewayServiceAccount)
+	}
+	c := pod.Containers[0]
+	if c.Image != "ghcr.io/meshfed/gateway:dev" {
+		t.Errorf("image %q", c.Image)
+	}
+	for _, want := range []string{"--allow-cluster=west=west.meshfed.local", "--allow-cluster=north=north.example.org"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %v lack %s", c.Args, want)
+		}
+	}
+	if i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "MESHFED_TRUST_DOMAIN" }); i < 0 || c.Env[i].Value != "east.meshfed.local" {
+		t.Errorf("env %v: want MESHFED_TRUST_DOMAIN=east.meshfed.local", c.Env)
+	}
+	svc := fromUnstructured[corev1.Service](t, byKey["Service/"+Namespace+"/"+GatewayServiceName])
+	if svc.Spec.Type != corev1.ServiceTypeNodePort {
+		t.Errorf("Service type %q, want NodePort", svc.Spec.Type)
+	}
+	if i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == GatewayPortName }); i < 0 || svc.Spec.Ports[i].Port != 4143 {
+		t.Errorf("ports %v: want %s on 4143", svc.Spec.Ports, GatewayPortName)
+	}
+	role := fromUnstructured[rbacv1.Role](t, byKey["Role/mesh-system/meshfed-gateway-trust-bundle"])
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"configmaps"}) ||
+		!slices.Equal(role.Rules[0].ResourceNames, []string{"meshfed-trust-bundle"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "watch"}) {
+		t.Errorf("gateway role %v: want get and watch of the ConfigMap meshfed-trust-bundle only", role.Rules)
+	}
+	rb := fromUnstructured[rbacv1.RoleBinding](t, byKey["RoleBinding/mesh-system/meshfed-gateway-trust-bundle"])
+	if len(rb.Subjects) != 1 || rb.Subjects[0].Name != GatewayServiceAccount || rb.Subjects[0].Namespace != Namespace {
+		t.Errorf("gateway role binding subjects %v", rb.Subjects)
+	}
+}
+
+func TestInstallWithoutGateway(t *testing.T) {
+	_, byKey := installed(t, "install", "--gateway=false")
+	for k, u := range byKey {
+		if u.GetLabels()["app.kubernetes.io/name"] == GatewayServiceName {
+			t.Errorf("%s printed with --gateway=false", k)
+		}
+	}
+	if byKey["Deployment/"+Namespace+"/"+ControllerName] == nil {
+		t.Error("the link controller is missing")
 	}
 }

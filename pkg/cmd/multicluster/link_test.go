@@ -178,7 +178,7 @@ func TestLinkBadInput(t *testing.T) {
 		{"selector", good, []string{"--cluster-name", "east", "--selector", "tier in front"}, `--selector "tier in front"`},
 		{"args", good, []string{"east"}, `unknown command "east"`},
 
-		{"not installed", nil, []string{"--cluster-name", "east"}, "no Secret mesh-multicluster/remote-reader-token in this cluster (https://198.18.0.2:6443): install the multicluster components first: mesh multicluster install | kubectl apply -f -"},
+		{"not installed", nil, []string{"--cluster-name", "east"}, "no Secret mesh-multicluster/remote-reader-token in this cluster (https://198.18.0.2:6443): install the multicluster components first: mesh multicluster install --cluster-name <this cluster> | kubectl apply -f -"},
 		{"token not yet there", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Data = nil })}, []string{"--cluster-name", "east"}, "has no token or ca.crt yet: the token controller fills it moments after install, so try again"},
 		{"token of another account", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Annotations[corev1.ServiceAccountNameKey] = "admin" })}, []string{"--cluster-name", "east"}, `is not a token of the ServiceAccount remote-reader (type "kubernetes.io/service-account-token", for "admin")`},
 		{"opaque token Secret", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque })}, []string{"--cluster-name", "east"}, "is not a token of the ServiceAccount remote-reader"},

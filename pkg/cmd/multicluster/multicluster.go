@@ -18,8 +18,8 @@ every Service that east exports, as <name>-east in the same namespace. A Service
 with the label mirror.meshfed.io/exported=true (through east's gateway) or
 =remote-discovery (straight to east's pods), or with a ServiceExport.`,
 		Example: `  # Install in both clusters
-  mesh multicluster install | kubectl --context west apply -f -
-  mesh multicluster install | kubectl --context east apply -f -
+  mesh multicluster install --cluster-name west | kubectl --context west apply -f -
+  mesh multicluster install --cluster-name east --allow-clusters west | kubectl --context east apply -f -
 
   # Let west mirror what east exports
   mesh --context east multicluster link --cluster-name east | kubectl --context west apply -f -

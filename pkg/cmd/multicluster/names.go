@@ -29,7 +29,7 @@ const (
 	LinkCRDName = "links.multicluster.meshfed.io"
 
 	// installCommand is the fix for whatever install makes and is missing.
-	installCommand = "mesh multicluster install | kubectl apply -f -"
+	installCommand = "mesh multicluster install --cluster-name <this cluster> | kubectl apply -f -"
 
 	// maxClusterNameLength bounds a cluster's name, as the Link's schema does, so that
 	// mirrors <service>-<cluster> keep room for the service's name.
