@@ -129,7 +129,7 @@ func TestLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.apply(t, ctx, "west", e.mesh(t, ctx, "east", "multicluster", "link", "--cluster-name", "east",
-		"--gateway-addresses", gatewayAddress, "--create-missing-namespaces"))
+		"--gateway-addresses", gatewayAddress, "--gateway-probe=false", "--create-missing-namespaces"))
 	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Ready", "link/east", "--timeout=60s"); err != nil {
 		t.Fatal(err)
 	}

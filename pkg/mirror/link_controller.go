@@ -32,6 +32,7 @@ const finalizer = "multicluster.meshfed.io/mirrors"
 type linkReconciler struct {
 	client   client.Client
 	remotes  *remotes
+	gateways *gatewayProbes
 	statuses *statuses
 	enqueue  func(mirrorKey)
 	// readOnly tells whether credentials can write in the remote; swapped in tests.
@@ -46,6 +47,8 @@ type linkScope struct {
 	credentialsErr *notMirrored
 	// remote is the running watch; set by reconcileRemote.
 	remote *remote
+	// gateway is the running probe of the remote gateway, nil when the Link has none.
+	gateway *gatewayProbe
 }
 
 func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -53,6 +56,7 @@ func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	if err := r.client.Get(ctx, req.NamespacedName, &link); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.remotes.stop(req.NamespacedName)
+			r.gateways.stop(req.NamespacedName)
 			r.statuses.dropLink(req.NamespacedName)
 			remoteStateGauge.DeleteLabelValues(req.String())
 			mirrorsGauge.DeleteLabelValues(req.String())
@@ -70,6 +74,7 @@ func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 	before := link.Status.DeepCopy()
 	err := r.reconcileRemote(ctx, s)
+	r.reconcileGateway(ctx, s)
 	r.setStatus(s, err)
 	if !apiequality.Semantic.DeepEqual(before, &link.Status) {
 		if uerr := r.client.Status().Update(ctx, &link); uerr != nil {
@@ -125,6 +130,22 @@ func (r *linkReconciler) reconcileRemote(ctx context.Context, s *linkScope) erro
 		}
 	}
 	return nil
+}
+
+// reconcileGateway runs the probe of the remote gateway; when its liveness changed, every
+// mirror of the Link is looked at again, to take its endpoints out or put them back.
+func (r *linkReconciler) reconcileGateway(ctx context.Context, s *linkScope) {
+	s.gateway = r.gateways.ensure(s.link)
+	if s.gateway == nil {
+		return
+	}
+	alive, _, _ := s.gateway.state()
+	if alive != s.gateway.lastSeen {
+		s.gateway.lastSeen = alive
+		if s.remote != nil && s.remote.State() == remoteHealthy {
+			r.enqueueAll(ctx, s.key, s.remote)
+		}
+	}
 }
 
 // credentials reads the Link's Secret into a client configuration.

@@ -17,6 +17,7 @@ func (r *linkReconciler) setStatus(s *linkScope, err error) {
 	st.Services, st.MirroredServices = r.statuses.of(s.key)
 	setCredentialsCondition(st, s.gen(), s.credentialsErr)
 	state := setRemoteCondition(st, s.gen(), s.remote, s.credentialsErr)
+	setGatewayCondition(st, s.gen(), s.gateway)
 	setReadyCondition(st, s.gen(), err)
 	remoteStateGauge.WithLabelValues(s.key.String()).Set(float64(state))
 	mirrorsGauge.WithLabelValues(s.key.String()).Set(float64(st.MirroredServices))
@@ -58,6 +59,23 @@ func setRemoteCondition(st *mcv1alpha1.LinkStatus, gen int64, rem *remote, bad *
 	}
 	meta.SetStatusCondition(&st.Conditions, c)
 	return state
+}
+
+// setGatewayCondition says whether the remote gateway answers its probe; a Link without a
+// probe has no such condition.
+func setGatewayCondition(st *mcv1alpha1.LinkStatus, gen int64, p *gatewayProbe) {
+	if p == nil {
+		meta.RemoveStatusCondition(&st.Conditions, mcv1alpha1.LinkGatewayAlive)
+		return
+	}
+	alive, since, lastErr := p.state()
+	c := metav1.Condition{Type: mcv1alpha1.LinkGatewayAlive, Status: metav1.ConditionTrue, Reason: "ProbeSucceeded",
+		Message: "the remote gateway answers its probe", ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(since)}
+	if !alive {
+		c.Status, c.Reason = metav1.ConditionFalse, "ProbeFailed"
+		c.Message = fmt.Sprintf("the remote gateway failed spec.probe.failureThreshold probes in a row: its mirrors' endpoints are not ready; last: %v", lastErr)
+	}
+	meta.SetStatusCondition(&st.Conditions, c)
 }
 
 func setReadyCondition(st *mcv1alpha1.LinkStatus, gen int64, err error) {

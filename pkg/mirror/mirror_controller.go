@@ -26,6 +26,7 @@ import (
 type mirrorReconciler struct {
 	client     client.Client
 	remotes    *remotes
+	gateways   *gatewayProbes
 	statuses   *statuses
 	reconciled func(string)
 }
@@ -64,6 +65,10 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		return reconcile.Result{}, err
 	}
 	mode, why := wanted(&link, remoteSvc)
+	if mode == viaGateway && !r.gateways.alive(key.Link) {
+		// The way to the remote's pods is down: its mirrors stay, their endpoints not ready.
+		remoteSvc.Healthy = false
+	}
 	if mode == notExported && why == nil {
 		r.statuses.forget(key)
 		return reconcile.Result{}, r.prune(ctx, key, nil)

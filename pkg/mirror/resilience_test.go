@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,4 +250,71 @@ func TestBadLinkRefused(t *testing.T) {
 			t.Errorf("update: %v, want the immutability refused", err)
 		}
 	})
+}
+
+// TestGatewayProbe stops the remote gateway's probe endpoint: the Link says the gateway is
+// dead and its gateway mirrors go not ready, while a flat mirror, which does not go through
+// the gateway, stays ready; when the gateway answers again, all is as before.
+func TestGatewayProbe(t *testing.T) {
+	var alive atomic.Bool
+	alive.Store(true)
+	probe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ready" || !alive.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}))
+	defer probe.Close()
+	port := probe.Listener.Addr().(*net.TCPAddr).Port
+	probeTarget.Store(probe.Listener.Addr().String())
+
+	f := newFixture(t, readerKubeconfig, func(l *mcv1alpha1.Link) {
+		l.Spec.GatewayAddresses = []string{probeGateway}
+		l.Spec.Probe = &mcv1alpha1.ProbeSpec{Path: "/ready", Port: int32(port), Period: metav1.Duration{Duration: time.Second}, FailureThreshold: 2}
+	})
+	f.remoteService("pay", exported("true"))
+	f.remoteService("flat", exported("remote-discovery"))
+	gatewayReady := func(ready bool) func(*corev1.Service, []discoveryv1.EndpointSlice) error {
+		return func(_ *corev1.Service, slices []discoveryv1.EndpointSlice) error {
+			if len(slices) != 1 || len(slices[0].Endpoints) != 1 || slices[0].Endpoints[0].Addresses[0] != probeGateway {
+				return fmt.Errorf("slices %v, want one endpoint at the gateway %s", slices, probeGateway)
+			}
+			if got := *slices[0].Endpoints[0].Conditions.Ready; got != ready {
+				return fmt.Errorf("gateway endpoint ready=%v, want %v", got, ready)
+			}
+			return nil
+		}
+	}
+	f.awaitMirror(f.mirrorOf("pay"), gatewayReady(true))
+	f.awaitLinkCondition(mcv1alpha1.LinkGatewayAlive, metav1.ConditionTrue, "ProbeSucceeded")
+
+	alive.Store(false)
+	f.awaitLinkCondition(mcv1alpha1.LinkGatewayAlive, metav1.ConditionFalse, "ProbeFailed")
+	f.awaitMirror(f.mirrorOf("pay"), gatewayReady(false))
+	f.awaitMirror(f.mirrorOf("flat"), func(svc *corev1.Service, _ []discoveryv1.EndpointSlice) error {
+		if svc.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeRemoteDiscovery {
+			return fmt.Errorf("flat mirror labelled %v", svc.Labels)
+		}
+		return nil
+	})
+
+	alive.Store(true)
+	f.awaitLinkCondition(mcv1alpha1.LinkGatewayAlive, metav1.ConditionTrue, "ProbeSucceeded")
+	f.awaitMirror(f.mirrorOf("pay"), gatewayReady(true))
+}
+
+// probeGateway is the gateway address of TestGatewayProbe's Link: EndpointSlices refuse
+// loopback, so the suite's probes dial probeTarget, a loopback server, in its stead.
+const probeGateway = "198.18.0.201"
+
+var probeTarget atomic.Value // string
+
+func dialGateway(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, _, _ := net.SplitHostPort(addr); host == probeGateway {
+		if t, ok := probeTarget.Load().(string); ok {
+			addr = t
+		}
+	}
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
 }

@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"log/slog"
+	"net"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -56,6 +57,9 @@ func CacheOptions(linkNamespace string) cache.Options {
 
 // Options tune the controllers.
 type Options struct {
+	// DialGateway opens the probes' connections to remote gateways: a net.Dialer unless a
+	// test must reach a gateway address through loopback.
+	DialGateway func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Workers is how many remote Services are reconciled at once.
 	Workers int
 	// Reconciled, when set, is told of every remote Service reconciled without error, as
@@ -78,6 +82,7 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	}
 	st := newStatuses(linkChanged)
 	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
+	gw := newGatewayProbes(log, linkChanged, opts.DialGateway)
 
 	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, mirrorIndex, indexMirror); err != nil {
@@ -90,7 +95,7 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 		return err
 	}
 	mirrors, err := controller.NewTyped("mirror", mgr, controller.TypedOptions[mirrorKey]{
-		Reconciler:              &mirrorReconciler{client: mgr.GetClient(), remotes: rs, statuses: st, reconciled: opts.Reconciled},
+		Reconciler:              &mirrorReconciler{client: mgr.GetClient(), remotes: rs, gateways: gw, statuses: st, reconciled: opts.Reconciled},
 		MaxConcurrentReconciles: opts.Workers,
 	})
 	if err != nil {
@@ -115,7 +120,7 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 		For(&mcv1alpha1.Link{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(linksUsingSecret(mgr.GetClient()))).
 		WatchesRawSource(source.Channel(linkEvents, &handler.EnqueueRequestForObject{})).
-		Complete(&linkReconciler{client: mgr.GetClient(), remotes: rs, statuses: st, enqueue: enqueue, readOnly: checkReadOnly})
+		Complete(&linkReconciler{client: mgr.GetClient(), remotes: rs, gateways: gw, statuses: st, enqueue: enqueue, readOnly: checkReadOnly})
 }
 
 func objectMeta(n types.NamespacedName) ctrl.ObjectMeta {

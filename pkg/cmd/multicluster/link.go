@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,7 @@ type LinkOptions struct {
 	GatewayPort             int
 	GatewayIdentity         string
 	TrustDomain             string
+	GatewayProbe            bool
 	Selector                string
 	CreateMissingNamespaces bool
 
@@ -89,6 +91,7 @@ This cluster must have the multicluster components: mesh multicluster install | 
 	fl.StringSliceVar(&o.GatewayAddresses, "gateway-addresses", nil, "comma-separated IPs or DNS names of this cluster's east-west gateway (default: the LoadBalancer addresses of the Service mesh-gateway)")
 	fl.IntVar(&o.GatewayPort, "gateway-port", mcv1alpha1.DefaultGatewayPort, "port of this cluster's east-west gateway, when not given read from the port named mesh-gateway of the Service mesh-gateway")
 	fl.StringVar(&o.GatewayIdentity, "gateway-identity", "", "identity this cluster's gateway presents, spiffe://<trust-domain>/ns/<namespace>/sa/<serviceaccount> (default: the ServiceAccount "+GatewayServiceAccount+" in "+Namespace+" of --trust-domain)")
+	fl.BoolVar(&o.GatewayProbe, "gateway-probe", true, "let the other cluster probe this cluster's gateway (GET /ready on the Service port mesh-probe, every 3s, dead after 3 failures) and take the mirrors' endpoints out while it fails")
 	fl.StringVar(&o.TrustDomain, "trust-domain", "", "this cluster's trust domain, as given to 'mesh install' (default <cluster-name>.meshfed.local)")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "mirror only the exported Services this label selector selects, such as tier=front (default: every exported Service)")
 	fl.BoolVar(&o.CreateMissingNamespaces, "create-missing-namespaces", false, "let the other cluster create the namespace of an export it lacks, instead of leaving that export unmirrored")
@@ -157,6 +160,15 @@ func (o *LinkOptions) gatewayIdentity() string {
 	return trust.ID{TrustDomain: td, Namespace: Namespace, ServiceAccount: GatewayServiceAccount}.String()
 }
 
+// probe is the Link's probe of the gateway at port, with Linkerd's defaults: the fallback
+// where gossip between gateways cannot flow.
+func (o *LinkOptions) probe(port int32) *mcv1alpha1.ProbeSpec {
+	if !o.GatewayProbe {
+		return nil
+	}
+	return &mcv1alpha1.ProbeSpec{Path: "/ready", Port: port, Period: metav1.Duration{Duration: 3 * time.Second}, FailureThreshold: 3}
+}
+
 // Run reads this cluster and prints the Secret and the Link.
 func (o *LinkOptions) Run(ctx context.Context) error {
 	config, err := o.factory.RESTConfig()
@@ -181,7 +193,7 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	addrs, port, err := o.gateway(ctx, c)
+	addrs, port, probePort, err := o.gateway(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -215,6 +227,7 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 			GatewayAddresses:        addrs,
 			GatewayPort:             port,
 			GatewayIdentity:         o.gatewayIdentity(),
+			Probe:                   o.probe(probePort),
 			Selector:                o.selector,
 			CreateMissingNamespaces: o.CreateMissingNamespaces,
 		},
@@ -242,33 +255,33 @@ func readReaderToken(ctx context.Context, c *cmdutil.Clients) (token, ca []byte,
 }
 
 // gateway returns the gateway's addresses and port: the flags', else the gateway Service's.
-func (o *LinkOptions) gateway(ctx context.Context, c *cmdutil.Clients) ([]string, int32, error) {
+func (o *LinkOptions) gateway(ctx context.Context, c *cmdutil.Clients) (addrs []string, port, probePort int32, err error) {
 	if o.gatewayAddressesSet {
-		return o.GatewayAddresses, int32(o.GatewayPort), nil
+		return o.GatewayAddresses, int32(o.GatewayPort), GatewayProbePort, nil
 	}
 	svc, err := c.Kube.CoreV1().Services(Namespace).Get(ctx, GatewayServiceName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, 0, fmt.Errorf("no gateway Service %s/%s in this cluster to read the gateway's addresses from: pass --gateway-addresses (and --gateway-port) with the addresses other clusters reach this cluster's gateway at", Namespace, GatewayServiceName)
+		return nil, 0, 0, fmt.Errorf("no gateway Service %s/%s in this cluster to read the gateway's addresses from: pass --gateway-addresses (and --gateway-port) with the addresses other clusters reach this cluster's gateway at", Namespace, GatewayServiceName)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading the gateway Service %s/%s: %w", Namespace, GatewayServiceName, err)
+		return nil, 0, 0, fmt.Errorf("reading the gateway Service %s/%s: %w", Namespace, GatewayServiceName, err)
 	}
-	addrs, port := gatewayOf(svc)
+	addrs, port, probePort = gatewayOf(svc)
 	if len(addrs) == 0 {
-		return nil, 0, fmt.Errorf("the gateway Service %s/%s (type %s) has no LoadBalancer address yet: wait for one (kubectl -n %s get service %s), or pass --gateway-addresses", Namespace, GatewayServiceName, svc.Spec.Type, Namespace, GatewayServiceName)
+		return nil, 0, 0, fmt.Errorf("the gateway Service %s/%s (type %s) has no LoadBalancer address yet: wait for one (kubectl -n %s get service %s), or pass --gateway-addresses", Namespace, GatewayServiceName, svc.Spec.Type, Namespace, GatewayServiceName)
 	}
 	if err := validateGatewayAddresses(addrs); err != nil {
-		return nil, 0, fmt.Errorf("the gateway Service's addresses: %w", err)
+		return nil, 0, 0, fmt.Errorf("the gateway Service's addresses: %w", err)
 	}
 	if o.gatewayPortSet {
 		port = int32(o.GatewayPort)
 	}
-	return addrs, port, nil
+	return addrs, port, probePort, nil
 }
 
-// gatewayOf returns the LoadBalancer addresses of the gateway Service, and the port named
-// mesh-gateway or else the default.
-func gatewayOf(svc *corev1.Service) ([]string, int32) {
+// gatewayOf returns the LoadBalancer addresses of the gateway Service, and the ports named
+// mesh-gateway and mesh-probe or else their defaults.
+func gatewayOf(svc *corev1.Service) ([]string, int32, int32) {
 	var addrs []string
 	for _, in := range svc.Status.LoadBalancer.Ingress {
 		a := in.IP
@@ -279,13 +292,16 @@ func gatewayOf(svc *corev1.Service) ([]string, int32) {
 			addrs = append(addrs, a)
 		}
 	}
-	port := int32(mcv1alpha1.DefaultGatewayPort)
+	port, probe := int32(mcv1alpha1.DefaultGatewayPort), int32(GatewayProbePort)
 	for _, p := range svc.Spec.Ports {
-		if p.Name == GatewayPortName {
+		switch p.Name {
+		case GatewayPortName:
 			port = p.Port
+		case GatewayProbePortName:
+			probe = p.Port
 		}
 	}
-	return addrs, port
+	return addrs, port, probe
 }
 
 // readerKubeconfig is a kubeconfig with one cluster, user and context, all named cluster,

@@ -205,7 +205,7 @@ func TestGatewayOf(t *testing.T) {
 		wantAddrs string
 		wantPort  int32
 	}{
-		{"named port", gatewayService([]corev1.ServicePort{{Name: "x", Port: 1}, {Name: GatewayPortName, Port: 4443}}, corev1.LoadBalancerIngress{IP: "198.18.0.100"}), "198.18.0.100", 4443},
+		{"named port", gatewayService([]corev1.ServicePort{{Name: "x", Port: 1}, {Name: GatewayPortName, Port: 4443}, {Name: GatewayProbePortName, Port: 4444}}, corev1.LoadBalancerIngress{IP: "198.18.0.100"}), "198.18.0.100", 4443},
 		{"default port", gatewayService([]corev1.ServicePort{{Name: "tls", Port: 443}}, corev1.LoadBalancerIngress{Hostname: "gw.example"}), "gw.example", mcv1alpha1.DefaultGatewayPort},
 		{"IP and hostname: the IP", gatewayService(nil, corev1.LoadBalancerIngress{IP: "198.18.0.100", Hostname: "gw.example"}), "198.18.0.100", mcv1alpha1.DefaultGatewayPort},
 		{"repeated", gatewayService(nil, corev1.LoadBalancerIngress{IP: "198.18.0.100"}, corev1.LoadBalancerIngress{IP: "198.18.0.100"}, corev1.LoadBalancerIngress{IP: "198.18.0.101"}), "198.18.0.100,198.18.0.101", mcv1alpha1.DefaultGatewayPort},
@@ -213,9 +213,12 @@ func TestGatewayOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addrs, port := gatewayOf(tt.svc)
+			addrs, port, probe := gatewayOf(tt.svc)
 			if strings.Join(addrs, ",") != tt.wantAddrs || port != tt.wantPort {
 				t.Errorf("got %v %d, want %s %d", addrs, port, tt.wantAddrs, tt.wantPort)
+			}
+			if wantProbe := int32(GatewayProbePort); tt.wantPort == 4443 && probe != 4444 || tt.wantPort != 4443 && probe != wantProbe {
+				t.Errorf("probe port %d", probe)
 			}
 		})
 	}

@@ -23,6 +23,10 @@ const (
 	// of its port.
 	GatewayServiceName = "mesh-gateway"
 	GatewayPortName    = "mesh-gateway"
+	// GatewayProbePortName is the gateway Service's port that answers the Links' probes
+	// (GET /ready), on GatewayProbePort by default.
+	GatewayProbePortName = "mesh-probe"
+	GatewayProbePort     = 4191
 	// GatewayServiceAccount is the gateway's ServiceAccount, which names its identity.
 	GatewayServiceAccount = "mesh-gateway"
 	// LinkCRDName is the Link's CustomResourceDefinition.

@@ -168,6 +168,8 @@ const (
 	LinkCredentialsValid = "CredentialsValid"
 	// LinkRemoteReachable: the remote apiserver answers and its watches are synced.
 	LinkRemoteReachable = "RemoteReachable"
+	// LinkGatewayAlive: the remote gateway answers (only on a Link with spec.probe).
+	LinkGatewayAlive = "GatewayAlive"
 	// ServiceMirrored is the condition of one service in status.services.
 	ServiceMirrored = "Mirrored"
 )
