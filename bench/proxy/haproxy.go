@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"text/template"
+
+	"github.com/meshfed/meshfed/bench/internal/loadtest"
 )
 
 // The HAProxy pair does what the meshfed pair does, configured as a sidecar pair would be:
@@ -93,7 +95,7 @@ type haproxyConfig struct {
 
 // startHAProxy starts the server-side haproxy in front of the apps, then the client-side one
 // in front of it, and returns the path through them.
-func startHAProxy(ctx context.Context, dir string, files *pki, a *apps) (*path, error) {
+func startHAProxy(ctx context.Context, dir string, files *pki, a *loadtest.Apps) (*path, error) {
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		return nil, fmt.Errorf("haproxy is not installed (hack/install-deps.sh installs it): %w", err)
@@ -103,22 +105,22 @@ func startHAProxy(ctx context.Context, dir string, files *pki, a *apps) (*path, 
 		return nil, err
 	}
 	server, err := runHAProxy(ctx, bin, "haproxy server side", filepath.Join(dir, "haproxy-server.cfg"), haproxyServer,
-		haproxyConfig{HTTP: a.http, GRPC: a.grpc, TCP: a.tcp, Cert: files.server.combined, Anchor: files.anchor}, serverLis)
+		haproxyConfig{HTTP: a.HTTP, GRPC: a.GRPC, TCP: a.TCP, Cert: files.server.combined, Anchor: files.anchor}, serverLis)
 	if err != nil {
 		return nil, err
 	}
 	clientLis, clientAddrs, err := listenLoopback(3)
 	if err != nil {
-		server.stop()
+		server.Stop()
 		return nil, err
 	}
 	client, err := runHAProxy(ctx, bin, "haproxy client side", filepath.Join(dir, "haproxy-client.cfg"), haproxyClient,
 		haproxyConfig{HTTP: serverAddrs[0], GRPC: serverAddrs[1], TCP: serverAddrs[2], Cert: files.client.combined, Anchor: files.anchor}, clientLis)
 	if err != nil {
-		server.stop()
+		server.Stop()
 		return nil, err
 	}
-	return &path{name: "haproxy pair", addrs: clientAddrs[:2], tcp: clientAddrs[2], proxies: []*process{client, server}}, nil
+	return &path{name: "haproxy pair", addrs: clientAddrs[:2], tcp: clientAddrs[2], proxies: []*loadtest.Process{client, server}}, nil
 }
 
 // listenLoopback opens n listeners on loopback and returns them as files, for a child, with
@@ -129,13 +131,13 @@ func listenLoopback(n int) ([]*os.File, []string, error) {
 	for range n {
 		lis, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
-			closeAll(files)
+			loadtest.CloseAll(files)
 			return nil, nil, fmt.Errorf("a listener for haproxy: %w", err)
 		}
 		f, err := lis.File()
 		lis.Close() // f is a duplicate: the socket stays open
 		if err != nil {
-			closeAll(files)
+			loadtest.CloseAll(files)
 			return nil, nil, fmt.Errorf("a listener for haproxy: %w", err)
 		}
 		files = append(files, f)
@@ -147,21 +149,21 @@ func listenLoopback(n int) ([]*os.File, []string, error) {
 // runHAProxy writes cfg from tmpl, checks it, and runs haproxy on it in the foreground with
 // listeners as fds 3, 4, 5. There is nothing to wait for: the sockets listen already, so a
 // connection made before haproxy accepts waits in the backlog.
-func runHAProxy(ctx context.Context, bin, name, cfg string, tmpl *template.Template, c haproxyConfig, listeners []*os.File) (*process, error) {
+func runHAProxy(ctx context.Context, bin, name, cfg string, tmpl *template.Template, c haproxyConfig, listeners []*os.File) (*loadtest.Process, error) {
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, c); err != nil {
-		closeAll(listeners)
+		loadtest.CloseAll(listeners)
 		return nil, fmt.Errorf("%s: its configuration: %w", name, err)
 	}
 	if err := os.WriteFile(cfg, buf.Bytes(), 0o600); err != nil {
-		closeAll(listeners)
+		loadtest.CloseAll(listeners)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	check := exec.CommandContext(ctx, bin, "-c", "-f", cfg)
 	check.ExtraFiles = listeners // it checks that fd@3... are sockets
 	if out, err := check.CombinedOutput(); err != nil {
-		closeAll(listeners)
+		loadtest.CloseAll(listeners)
 		return nil, fmt.Errorf("%s: haproxy -c -f %s: %w\n%s", name, cfg, err, out)
 	}
-	return startProcess(ctx, name, listeners, bin, "-db", "-f", cfg)
+	return loadtest.StartProcess(ctx, name, listeners, bin, "-db", "-f", cfg)
 }

@@ -40,6 +40,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/bench/internal/loadtest"
 )
 
 func main() {
@@ -99,23 +101,23 @@ var protocols = []protocol{{"HTTP/1.1", false}, {"gRPC", true}}
 // path is one way from the load generator to the apps.
 type path struct {
 	name    string
-	addrs   []string   // what the load generator dials, by protocol
-	tcp     string     // what the bulk TCP client dials
-	proxies []*process // client side first; none for direct
+	addrs   []string            // what the load generator dials, by protocol
+	tcp     string              // what the bulk TCP client dials
+	proxies []*loadtest.Process // client side first; none for direct
 }
 
 func (p *path) stop() {
 	for _, pr := range p.proxies {
-		pr.stop()
+		pr.Stop()
 	}
 }
 
 // measures are one path's results.
 type measures struct {
-	latency      [][]time.Duration // by protocol, at percentiles
+	latency      [][]time.Duration // by protocol, at loadtest.Percentiles
 	maxRate      []float64         // by protocol, requests per second
 	bulk         float64           // MiB/s
-	idle, loaded []memory          // by proxy, as path.proxies
+	idle, loaded []loadtest.Memory // by proxy, as path.proxies
 }
 
 func newMeasures() *measures {
@@ -139,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-cpuprofile: %w", err)
 		}
 	}
-	fortio, err := buildFortio(ctx)
+	fortio, err := loadtest.BuildFortio(ctx)
 	if err != nil {
 		return err
 	}
@@ -156,11 +158,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := startApps(ctx, fortio, sinkAddr)
+	a, err := loadtest.StartApps(ctx, fortio, sinkAddr)
 	if err != nil {
 		return err
 	}
-	defer a.server.stop()
+	defer a.Server.Stop()
 	mesh, err := startMeshfed(ctx, files, a, o.cpuProfile)
 	if err != nil {
 		return err
@@ -171,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ha.stop()
-	paths := []*path{{name: "direct", addrs: []string{a.http, a.grpc}, tcp: a.tcp}, mesh, ha}
+	paths := []*path{{name: "direct", addrs: []string{a.HTTP, a.GRPC}, tcp: a.TCP}, mesh, ha}
 
 	b := &bench{o: o, fortio: fortio, log: stderr, results: map[*path]*measures{}}
 	loadBefore := loadAverage()
@@ -220,14 +222,14 @@ func (b *bench) measure(ctx context.Context, paths []*path) error {
 	}
 	steps := []step{{"warm-up", b.warmUp}}
 	for i, proto := range protocols {
-		fixed := load{grpc: proto.grpc, qps: b.o.qps, conns: b.o.conns, duration: b.o.duration}
+		fixed := loadtest.Load{GRPC: proto.grpc, QPS: b.o.qps, Conns: b.o.conns, Duration: b.o.duration}
 		steps = append(steps, step{fmt.Sprintf("%s at %d/s", proto.name, b.o.qps), func(ctx context.Context, p *path, m *measures) (err error) {
 			m.latency[i], err = b.latencies(ctx, fixed, p.addrs[i])
 			return err
 		}})
 	}
 	for i, proto := range protocols {
-		unbound := load{grpc: proto.grpc, conns: b.o.conns, duration: b.o.duration}
+		unbound := loadtest.Load{GRPC: proto.grpc, Conns: b.o.conns, Duration: b.o.duration}
 		steps = append(steps, step{proto.name + " max req/s", func(ctx context.Context, p *path, m *measures) (err error) {
 			m.maxRate[i], err = b.maxRate(ctx, unbound, p.addrs[i], p, m)
 			return err
@@ -259,7 +261,7 @@ func (b *bench) idleMemory(ctx context.Context, paths []*path) error {
 		m := newMeasures()
 		b.results[p] = m
 		for _, pr := range p.proxies {
-			mem, err := pr.memory()
+			mem, err := pr.Memory()
 			if err != nil {
 				return err
 			}
@@ -274,7 +276,7 @@ func (b *bench) runStep(ctx context.Context, s step, p *path) error {
 	err := s.run(ctx, p, b.results[p])
 	if err == nil {
 		for _, pr := range p.proxies {
-			if err = pr.alive(); err != nil {
+			if err = pr.Alive(); err != nil {
 				break
 			}
 		}
@@ -286,7 +288,7 @@ func (b *bench) runStep(ctx context.Context, s step, p *path) error {
 		return fmt.Errorf("%s, %s: %w", p.name, s.name, context.Cause(ctx))
 	}
 	for _, pr := range p.proxies {
-		err = fmt.Errorf("%w\n%s said:\n%s", err, pr.name, pr.tail(10))
+		err = fmt.Errorf("%w\n%s said:\n%s", err, pr.Name, pr.Tail(10))
 	}
 	return fmt.Errorf("%s, %s: %w", p.name, s.name, err)
 }
@@ -295,8 +297,8 @@ func (b *bench) runStep(ctx context.Context, s step, p *path) error {
 // timed.
 func (b *bench) warmUp(ctx context.Context, p *path, _ *measures) error {
 	for i, proto := range protocols {
-		short := load{grpc: proto.grpc, qps: 200, conns: b.o.conns, duration: 500 * time.Millisecond}
-		if _, err := short.run(ctx, b.fortio, p.addrs[i]); err != nil {
+		short := loadtest.Load{GRPC: proto.grpc, QPS: 200, Conns: b.o.conns, Duration: 500 * time.Millisecond}
+		if _, err := short.Run(ctx, b.fortio, p.addrs[i]); err != nil {
 			return fmt.Errorf("%s: %w", proto.name, err)
 		}
 	}
@@ -306,26 +308,26 @@ func (b *bench) warmUp(ctx context.Context, p *path, _ *measures) error {
 	return nil
 }
 
-func (b *bench) latencies(ctx context.Context, l load, addr string) ([]time.Duration, error) {
-	r, err := l.run(ctx, b.fortio, addr)
+func (b *bench) latencies(ctx context.Context, l loadtest.Load, addr string) ([]time.Duration, error) {
+	r, err := l.Run(ctx, b.fortio, addr)
 	if err != nil {
 		return nil, err
 	}
-	return r.latencies()
+	return r.Latencies()
 }
 
 // maxRate runs l as fast as it goes and returns requests per second, sampling the proxies'
 // memory meanwhile: m.loaded keeps the highest seen.
-func (b *bench) maxRate(ctx context.Context, l load, addr string, p *path, m *measures) (float64, error) {
+func (b *bench) maxRate(ctx context.Context, l loadtest.Load, addr string, p *path, m *measures) (float64, error) {
 	stop := make(chan struct{})
-	var peak []memory
+	var peak []loadtest.Memory
 	var memErr error
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		peak, memErr = memoryPeak(p.proxies, 100*time.Millisecond, stop)
+		peak, memErr = loadtest.MemoryPeak(p.proxies, 100*time.Millisecond, stop)
 	}()
-	r, err := l.run(ctx, b.fortio, addr)
+	r, err := l.Run(ctx, b.fortio, addr)
 	close(stop)
 	<-sampled
 	if err != nil {
@@ -335,10 +337,10 @@ func (b *bench) maxRate(ctx context.Context, l load, addr string, p *path, m *me
 		return 0, memErr
 	}
 	if m.loaded == nil {
-		m.loaded = make([]memory, len(peak))
+		m.loaded = make([]loadtest.Memory, len(peak))
 	}
 	for i, v := range peak {
-		m.loaded[i] = m.loaded[i].max(v)
+		m.loaded[i] = m.loaded[i].Max(v)
 	}
 	return r.ActualQPS, nil
 }

@@ -2,37 +2,12 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/bench/internal/loadtest"
 )
-
-// A result as fortio 1.68 writes it with -json - (the fields the bench reads).
-const fortioJSON = `{"RunType":"HTTP","ActualQPS":999.8,"DurationHistogram":{"Count":2000,
- "Percentiles":[{"Percentile":50,"Value":0.000251},{"Percentile":99,"Value":0.000925},{"Percentile":99.9,"Value":0.0013}]},
- "RetCodes":{"200":2000}}`
-
-func TestFortioResult(t *testing.T) {
-	var r result
-	if err := json.Unmarshal([]byte(fortioJSON), &r); err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.latencies()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []time.Duration{251 * time.Microsecond, 925 * time.Microsecond, 1300 * time.Microsecond}
-	for i := range want {
-		if d := got[i] - want[i]; d < -time.Microsecond || d > time.Microsecond {
-			t.Errorf("p%g = %s, want %s", percentiles[i], got[i], want[i])
-		}
-	}
-	r.DurationHistogram.Percentiles = r.DurationHistogram.Percentiles[:1]
-	if _, err := r.latencies(); err == nil {
-		t.Error("a result without p99 was taken")
-	}
-}
 
 func measuresOf(lat time.Duration, rate, bulk float64, rss uint64) *measures {
 	m := newMeasures()
@@ -41,7 +16,7 @@ func measuresOf(lat time.Duration, rate, bulk float64, rss uint64) *measures {
 		m.maxRate[i] = rate
 	}
 	m.bulk = bulk
-	m.idle = []memory{{rss: rss, anon: rss / 4}, {rss: rss, anon: rss / 4}}
+	m.idle = []loadtest.Memory{{RSS: rss, Anon: rss / 4}, {RSS: rss, Anon: rss / 4}}
 	m.loaded = m.idle
 	return m
 }
@@ -65,7 +40,7 @@ func TestTableGoals(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if want := 1 + 2*(len(percentiles)+1) + 1 + 4 + 1; len(lines) != want {
+			if want := 1 + 2*(len(loadtest.Percentiles)+1) + 1 + 4 + 1; len(lines) != want {
 				t.Fatalf("%d lines, want %d:\n%s", len(lines), want, out.String())
 			}
 			if last := lines[len(lines)-1]; !strings.HasSuffix(last, ": "+tt.wantGoals) {

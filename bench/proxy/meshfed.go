@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshfed/meshfed/bench/internal/loadtest"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
@@ -225,12 +226,12 @@ var listeningLine = regexp.MustCompile(`^listening (.*)$`)
 // startMeshfed starts the server proxy in front of the apps, then the client proxy routing
 // to it, each as a child running this binary's proxyCommand, and returns the path through
 // them. With profileDir, each writes its CPU profile there as it exits.
-func startMeshfed(ctx context.Context, files *pki, a *apps, profileDir string) (*path, error) {
+func startMeshfed(ctx context.Context, files *pki, a *loadtest.Apps, profileDir string) (*path, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the bench's own binary: %w", err)
 	}
-	targets := []string{a.http, a.grpc, a.tcp}
+	targets := []string{a.HTTP, a.GRPC, a.TCP}
 	args := []string{"-id", serverID.String(), "-cert", files.server.cert, "-key", files.server.key, "-anchor", files.anchor}
 	for _, t := range targets {
 		_, port, _ := net.SplitHostPort(t)
@@ -246,27 +247,27 @@ func startMeshfed(ctx context.Context, files *pki, a *apps, profileDir string) (
 	}
 	client, outbound, err := startMeshfedProxy(ctx, self, "meshfed client proxy", append(args, profileFlag(profileDir, "client")...), len(targets))
 	if err != nil {
-		server.stop()
+		server.Stop()
 		return nil, err
 	}
-	return &path{name: "meshfed pair", addrs: outbound[:2], tcp: outbound[2], proxies: []*process{client, server}}, nil
+	return &path{name: "meshfed pair", addrs: outbound[:2], tcp: outbound[2], proxies: []*loadtest.Process{client, server}}, nil
 }
 
 // startMeshfedProxy runs one proxy and returns it with the n addresses it listens on.
-func startMeshfedProxy(ctx context.Context, self, name string, args []string, n int) (*process, []string, error) {
-	p, err := startProcess(ctx, name, nil, self, append([]string{proxyCommand}, args...)...)
+func startMeshfedProxy(ctx context.Context, self, name string, args []string, n int) (*loadtest.Process, []string, error) {
+	p, err := loadtest.StartProcess(ctx, name, nil, self, append([]string{proxyCommand}, args...)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := p.await(listeningLine, 1, 10*time.Second)
+	m, err := p.Await(listeningLine, 1, 10*time.Second)
 	if err != nil {
-		p.stop()
+		p.Stop()
 		return nil, nil, err
 	}
 	addrs := strings.Fields(m[0][1])
 	if len(addrs) != n {
-		p.stop()
-		return nil, nil, p.failure(fmt.Errorf("listens on %d addresses, want %d", len(addrs), n))
+		p.Stop()
+		return nil, nil, p.Failure(fmt.Errorf("listens on %d addresses, want %d", len(addrs), n))
 	}
 	return p, addrs, nil
 }

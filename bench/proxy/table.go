@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/meshfed/meshfed/bench/internal/loadtest"
 	"github.com/meshfed/meshfed/internal/benchstat"
 )
 
@@ -33,7 +34,7 @@ func printTable(out io.Writer, o options, direct, mesh, ha *measures) error {
 	t := &table{w: tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)}
 	fmt.Fprintf(t.w, "measure (%d connections, %s runs)\tdirect\tmeshfed pair\thaproxy pair\tmeshfed vs direct\thaproxy vs direct\tmeshfed / haproxy\tgoal\n", o.conns, o.duration)
 	for i, proto := range protocols {
-		for j, p := range percentiles {
+		for j, p := range loadtest.Percentiles {
 			t.latency(fmt.Sprintf("%s p%g at %d req/s", proto.name, p, o.qps), proto.name, p,
 				direct.latency[i][j], mesh.latency[i][j], ha.latency[i][j])
 		}
@@ -74,12 +75,12 @@ func (t *table) rate(name, proto, format string, d, m, h float64) {
 		100*ratio(m, d), 100*ratio(h, d), ratio(m, h), goal)
 }
 
-func (t *table) rss(name, side string, idle bool, m, h memory) {
+func (t *table) rss(name, side string, idle bool, m, h loadtest.Memory) {
 	goal := ""
 	if idle {
-		goal = t.check(fmt.Sprintf("RSS < %d MiB idle", goalRSS>>20), side, m.rss < goalRSS)
+		goal = t.check(fmt.Sprintf("RSS < %d MiB idle", goalRSS>>20), side, m.RSS < goalRSS)
 	}
-	fmt.Fprintf(t.w, "%s\t-\t%s\t%s\t\t\t%.2fx\t%s\n", name, mib(m), mib(h), ratio(float64(m.rss), float64(h.rss)), goal)
+	fmt.Fprintf(t.w, "%s\t-\t%s\t%s\t\t\t%.2fx\t%s\n", name, mib(m), mib(h), ratio(float64(m.RSS), float64(h.RSS)), goal)
 }
 
 // check records a goal's check on one measure and returns the table's goal cell.
@@ -135,6 +136,6 @@ func ratio(a, b float64) float64 {
 }
 
 // mib formats memory as its RSS with the anonymous part beside it.
-func mib(m memory) string {
-	return fmt.Sprintf("%.1f MiB (%.1f anon)", float64(m.rss)/(1<<20), float64(m.anon)/(1<<20))
+func mib(m loadtest.Memory) string {
+	return fmt.Sprintf("%.1f MiB (%.1f anon)", float64(m.RSS)/(1<<20), float64(m.Anon)/(1<<20))
 }

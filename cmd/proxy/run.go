@@ -6,25 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
-	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
-	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/policy"
 	"github.com/meshfed/meshfed/pkg/proxy"
-	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/proxy/discovery"
+	"github.com/meshfed/meshfed/pkg/proxy/setup"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -67,39 +58,19 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	bundlePEM := []byte(os.Getenv("MESHFED_TRUST_BUNDLE"))
-	if len(bundlePEM) == 0 {
-		if bundlePEM, err = os.ReadFile(*bundleFile); err != nil {
-			return fmt.Errorf("--bundle: %w", err)
-		}
-	}
-	bundle, err := trust.ParseBundle(bundlePEM)
+	bundle, err := setup.Bundle(*bundleFile)
 	if err != nil {
-		return fmt.Errorf("the trust bundle: %w", err)
+		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	log, err := setup.Logger(*logLevel, stderr)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	idServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
-	idConn, err := identityclient.Dial(*identityAddr, bundle, idServer)
+	manager, idConn, err := setup.Certs(self, bundle, *identityAddr, *tokenFile, log)
 	if err != nil {
 		return err
 	}
 	defer idConn.Close()
-	idClient := identityv1.NewIdentityClient(idConn)
-	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identityclient.Leaf, error) {
-		// Read each time: the kubelet rotates projected tokens.
-		token, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token: %w", err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return identityclient.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
-	}), log)
 	go manager.Run(ctx)
 
 	// Until the destination service's first policy update the index is empty: the default
@@ -111,18 +82,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	authorizer := proxy.NewPolicyAuthorizer(pod, def, empty)
 	var resolver proxy.Resolver = proxy.StaticResolver{}
 	if *destinationAddr != "" {
-		destServer := trust.ID{TrustDomain: *trustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-destination"}
-		destConn, err := grpc.NewClient(*destinationAddr, grpc.WithTransportCredentials(credentials.NewTLS(manager.ClientConfig(destServer, "h2"))))
+		destClient, destConn, err := setup.Destination(*destinationAddr, manager)
 		if err != nil {
 			return err
 		}
 		defer destConn.Close()
-		destClient := destinationv1.NewDestinationClient(destConn)
 		resolver = discovery.New(ctx, destClient, *namespace, self, log)
 		go discovery.FollowPolicy(ctx, destClient, self, authorizer, log)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := setup.Registry()
 	p, err := proxy.New(proxy.Config{
 		Certs: manager, Resolver: resolver, Log: log, Metrics: reg, Workload: *workload,
 		Policy:        authorizer,

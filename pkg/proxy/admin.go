@@ -24,3 +24,10 @@ func adminHandler(c *certs.Manager, gatherer prometheus.Gatherer) http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux
 }
+
+// NewAdminHandler is the admin handler of any process that holds a leaf from c, as the
+// proxy's: /ready once the first leaf is held, /live, and /metrics from gatherer. The
+// east-west gateway serves it too.
+func NewAdminHandler(c *certs.Manager, gatherer prometheus.Gatherer) http.Handler {
+	return adminHandler(c, gatherer)
+}

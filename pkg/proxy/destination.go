@@ -49,6 +49,10 @@ type GatewayHop struct {
 	RemoteIdentities []trust.ID
 }
 
+// meshed is whether the proxy reaches the endpoint over mTLS: it has an identity, or it is
+// behind a gateway, which only carries mTLS.
+func (e Endpoint) meshed() bool { return e.Identity != nil || e.Gateway != nil }
+
 // Key identifies an endpoint in a balancer. Endpoints behind one gateway share its address,
 // so a gateway endpoint is told apart by the authority it asks for.
 func (e Endpoint) Key() string {

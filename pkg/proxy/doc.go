@@ -8,6 +8,11 @@
 // one TCP stream to the original destination's endpoint. A destination the mesh does not
 // know is reached directly, as without a proxy.
 //
+// An endpoint of another cluster is reached through that cluster's east-west gateway (package
+// gateway): one outer mTLS session per gateway (ALPN meshfed.io/gateway, HTTP/2), an HTTP/2
+// CONNECT stream per tunnel naming the remote Service, and inside it the proxy's own mTLS with
+// the remote proxy, in h2 or opaque as in the cluster. The gateway relays it unread.
+//
 // Inbound (port 4143): mTLS from a peer proxy is terminated, the peer's identity checked
 // against the trust bundle and handed to policy; plaintext from an unmeshed client is allowed
 // or refused by policy. Either way, what is allowed goes to the app on localhost.

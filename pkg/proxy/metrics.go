@@ -19,6 +19,7 @@ type metrics struct {
 	tcpBytes  *prometheus.CounterVec
 	tlsFails  *prometheus.CounterVec
 	denials   *prometheus.CounterVec
+	gwDials   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,8 +47,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_proxy_inbound_denied_total", Help: "Inbound connections refused by policy.",
 		}, []string{"port", "client_id"}),
+		gwDials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshfed_proxy_gateway_dials_total", Help: "Tunnels opened through another cluster's east-west gateway, by cluster and result: ok, dial_error, gateway_tls_error, refused, connect_error, inner_tls_error.",
+		}, []string{"remote_cluster", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tcpOpens, m.tcpCloses, m.tcpBytes, m.tlsFails, m.denials} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tcpOpens, m.tcpCloses, m.tcpBytes, m.tlsFails, m.denials, m.gwDials} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -65,10 +69,13 @@ func (m *metrics) request(direction, authority, workload string, ep Endpoint, cl
 		if client != nil {
 			clientID, tls = client.String(), "true"
 		}
-	} else if ep.Identity != nil {
-		serverID, tls = ep.Identity.String(), "true"
+	} else if ep.meshed() {
+		serverID, tls = idString(ep.Identity), "true"
 	}
 	remote := ep.Labels["cluster"]
+	if ep.Gateway != nil && ep.Gateway.Cluster != "" {
+		remote = ep.Gateway.Cluster
+	}
 	m.requests.WithLabelValues(direction, authority, src, dst, clientID, serverID, remote, strconv.Itoa(code), tls).Inc()
 	m.latency.WithLabelValues(direction, authority, src, dst, remote).Observe(took.Seconds())
 }
@@ -82,6 +89,10 @@ func (m *metrics) tcpClose(direction string, tls bool, read, written int64) {
 	m.tcpCloses.WithLabelValues(direction, t).Inc()
 	m.tcpBytes.WithLabelValues(direction, t, "read").Add(float64(read))
 	m.tcpBytes.WithLabelValues(direction, t, "write").Add(float64(written))
+}
+
+func (m *metrics) gatewayDial(cluster, result string) {
+	m.gwDials.WithLabelValues(cluster, result).Inc()
 }
 
 func (m *metrics) tlsFailure(direction string) { m.tlsFails.WithLabelValues(direction).Inc() }

@@ -39,6 +39,9 @@ type outbound struct {
 
 	mu   sync.Mutex
 	mesh map[string]*http2.Transport // by endpoint key: one multiplexed connection per peer
+	// gateways are the outer sessions to other clusters' gateways, by address and identity:
+	// one multiplexed connection per gateway, a CONNECT stream per tunnel.
+	gateways map[string]*http2.Transport
 }
 
 type endpointKey struct{}
@@ -51,7 +54,7 @@ type picked struct {
 }
 
 func newOutbound(p *Proxy) *outbound {
-	o := &outbound{p: p, h1lis: newChanListener(), mesh: map[string]*http2.Transport{}}
+	o := &outbound{p: p, h1lis: newChanListener(), mesh: map[string]*http2.Transport{}, gateways: map[string]*http2.Transport{}}
 	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
 	o.plain2 = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 		return p.cfg.Dial(ctx, network, addr)
@@ -88,6 +91,9 @@ func (o *outbound) close() {
 	o.plain1.CloseIdleConnections()
 	o.mu.Lock()
 	for _, t := range o.mesh {
+		t.CloseIdleConnections()
+	}
+	for _, t := range o.gateways {
 		t.CloseIdleConnections()
 	}
 	o.mu.Unlock()
@@ -186,7 +192,7 @@ func authorityTarget(host string, dst netip.AddrPort) string {
 func (o *outbound) rewrite(pr *httputil.ProxyRequest) {
 	pk := pr.In.Context().Value(endpointKey{}).(*picked)
 	pr.Out.URL.Scheme = "http"
-	if pk.ep.Identity != nil {
+	if pk.ep.meshed() {
 		pr.Out.URL.Scheme = "https"
 		if pr.In.ProtoMajor == 1 {
 			pr.Out.Header.Set(origProtoHeader, "HTTP/1.1")
@@ -202,7 +208,7 @@ func (o *outbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	pk := req.Context().Value(endpointKey{}).(*picked)
 	var rt http.RoundTripper
 	switch {
-	case pk.ep.Identity != nil:
+	case pk.ep.meshed():
 		rt = o.meshTransport(pk.ep)
 	case req.ProtoMajor == 2:
 		rt = o.plain2
@@ -235,8 +241,12 @@ func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
 	return t
 }
 
-// dialMesh opens mTLS to an endpoint's proxy, which must prove the endpoint's identity.
+// dialMesh opens mTLS to an endpoint's proxy, which must prove the endpoint's identity: over
+// TCP in the cluster, in a tunnel through the gateway for an endpoint of another cluster.
 func (o *outbound) dialMesh(ctx context.Context, ep Endpoint, alpn string) (*tls.Conn, error) {
+	if ep.Gateway != nil {
+		return o.dialViaGateway(ctx, ep, alpn)
+	}
 	raw, err := o.p.cfg.Dial(ctx, "tcp", ep.Addr.String())
 	if err != nil {
 		return nil, err
@@ -285,7 +295,7 @@ func (o *outbound) forwardOpaque(ctx context.Context, c *redirected) {
 		ep = h.Value
 	}
 	var up net.Conn
-	if ep.Identity != nil {
+	if ep.meshed() {
 		up, err = o.dialMesh(ctx, ep, certs.ALPNOpaque)
 	} else {
 		up, err = o.p.cfg.Dial(ctx, "tcp", ep.Addr.String())
@@ -298,9 +308,9 @@ func (o *outbound) forwardOpaque(ctx context.Context, c *redirected) {
 		return
 	}
 	defer up.Close()
-	o.p.metrics.tcpOpen("outbound", ep.Identity != nil)
+	o.p.metrics.tcpOpen("outbound", ep.meshed())
 	sent, received := pipe(c, up)
-	o.p.metrics.tcpClose("outbound", ep.Identity != nil, received, sent)
+	o.p.metrics.tcpClose("outbound", ep.meshed(), received, sent)
 }
 
 // statusRecorder remembers the status code written, for metrics.

@@ -20,7 +20,7 @@ const pauseImage = "registry.k8s.io/pause:3.10"
 // images builds every image a node gets at start: the pause image, the add-ons' and this
 // repository's. Each is packed once and kept until what it is made of changes.
 func (p *Provider) images(ctx context.Context) ([]string, error) {
-	repoBins, err := p.builder.Repo(ctx, "./multicluster-e2e/cmd/pause", "./multicluster-e2e/cmd/echo", "./cmd/link", "./cmd/controller", "./cmd/proxy", "./cmd/demo")
+	repoBins, err := p.builder.Repo(ctx, "./multicluster-e2e/cmd/pause", "./multicluster-e2e/cmd/echo", "./cmd/link", "./cmd/controller", "./cmd/proxy", "./cmd/gateway", "./cmd/demo")
 	if err != nil {
 		return nil, err
 	}
@@ -30,6 +30,7 @@ func (p *Provider) images(ctx context.Context) ([]string, error) {
 		{Ref: build.RepoImage("link"), Binary: filepath.Join(repoBins, "link")},
 		{Ref: build.RepoImage("controller"), Binary: filepath.Join(repoBins, "controller")},
 		{Ref: build.RepoImage("proxy"), Binary: filepath.Join(repoBins, "proxy")},
+		{Ref: build.RepoImage("gateway"), Binary: filepath.Join(repoBins, "gateway")},
 		{Ref: build.RepoImage("demo"), Binary: filepath.Join(repoBins, "demo")},
 	}
 	for _, img := range addons.Images() {

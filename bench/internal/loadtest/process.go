@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bufio"
@@ -17,11 +17,11 @@ import (
 // maxLines is how much of a child's output is kept, for the errors that quote it.
 const maxLines = 200
 
-// process is a child the bench started: an app, a proxy or the load generator's server. Its
+// Process is a child the bench started: an app, a proxy or the load generator's server. Its
 // stdout and stderr are read line by line, kept for errors and searched for what it prints
 // once ready (the ports it listens on).
-type process struct {
-	name   string
+type Process struct {
+	Name   string
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once the child has exited and been reaped
 
@@ -30,11 +30,11 @@ type process struct {
 	more  chan struct{} // poked on each new line
 }
 
-// startProcess runs bin as a child that dies with the bench, whatever ends it: SIGKILL when
+// StartProcess runs bin as a child that dies with the bench, whatever ends it: SIGKILL when
 // the bench's thread goes (Pdeathsig), a kill when ctx ends, stop on the normal way out.
 // files are handed to the child as fds 3, 4, ... and closed in the bench once it has them.
-func startProcess(ctx context.Context, name string, files []*os.File, bin string, args ...string) (*process, error) {
-	defer closeAll(files)
+func StartProcess(ctx context.Context, name string, files []*os.File, bin string, args ...string) (*Process, error) {
+	defer CloseAll(files)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -48,7 +48,7 @@ func startProcess(ctx context.Context, name string, files []*os.File, bin string
 		r.Close()
 		return nil, fmt.Errorf("starting %s (%s): %w", name, bin, err)
 	}
-	p := &process{name: name, cmd: cmd, exited: make(chan struct{}), more: make(chan struct{}, 1)}
+	p := &Process{Name: name, cmd: cmd, exited: make(chan struct{}), more: make(chan struct{}, 1)}
 	go p.read(r)
 	go func() {
 		cmd.Wait()
@@ -57,13 +57,14 @@ func startProcess(ctx context.Context, name string, files []*os.File, bin string
 	return p, nil
 }
 
-func closeAll(files []*os.File) {
+// CloseAll closes files, the ones handed to a child.
+func CloseAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
 }
 
-func (p *process) read(r *os.File) {
+func (p *Process) read(r *os.File) {
 	defer r.Close()
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
@@ -81,9 +82,9 @@ func (p *process) read(r *os.File) {
 	}
 }
 
-// await waits until n lines of the child's output have matched re, and returns their
+// Await waits until n lines of the child's output have matched re, and returns their
 // submatches in order; it fails when the child exits first or timeout passes.
-func (p *process) await(re *regexp.Regexp, n int, timeout time.Duration) ([][]string, error) {
+func (p *Process) Await(re *regexp.Regexp, n int, timeout time.Duration) ([][]string, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -96,14 +97,14 @@ func (p *process) await(re *regexp.Regexp, n int, timeout time.Duration) ([][]st
 			if m := p.matches(re); len(m) >= n {
 				return m[:n], nil
 			}
-			return nil, p.failure(fmt.Errorf("exited (%v) before it was ready", p.cmd.ProcessState))
+			return nil, p.Failure(fmt.Errorf("exited (%v) before it was ready", p.cmd.ProcessState))
 		case <-deadline.C:
-			return nil, p.failure(fmt.Errorf("not ready after %s", timeout))
+			return nil, p.Failure(fmt.Errorf("not ready after %s", timeout))
 		}
 	}
 }
 
-func (p *process) matches(re *regexp.Regexp) [][]string {
+func (p *Process) matches(re *regexp.Regexp) [][]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out [][]string
@@ -115,13 +116,13 @@ func (p *process) matches(re *regexp.Regexp) [][]string {
 	return out
 }
 
-// failure adds the child's name and the end of its output to err.
-func (p *process) failure(err error) error {
-	return fmt.Errorf("%s: %w\n%s", p.name, err, p.tail(20))
+// Failure adds the child's name and the end of its output to err.
+func (p *Process) Failure(err error) error {
+	return fmt.Errorf("%s: %w\n%s", p.Name, err, p.Tail(20))
 }
 
-// tail is the last n lines the child printed, indented.
-func (p *process) tail(n int) string {
+// Tail is the last n lines the child printed, indented.
+func (p *Process) Tail(n int) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	lines := p.lines[max(0, len(p.lines)-n):]
@@ -131,18 +132,18 @@ func (p *process) tail(n int) string {
 	return "  " + strings.Join(lines, "\n  ")
 }
 
-// alive fails if the child has exited.
-func (p *process) alive() error {
+// Alive fails if the child has exited.
+func (p *Process) Alive() error {
 	select {
 	case <-p.exited:
-		return p.failure(fmt.Errorf("exited (%v)", p.cmd.ProcessState))
+		return p.Failure(fmt.Errorf("exited (%v)", p.cmd.ProcessState))
 	default:
 		return nil
 	}
 }
 
-// stop asks the child to end (SIGTERM), kills it after a grace period, and reaps it.
-func (p *process) stop() {
+// Stop asks the child to end (SIGTERM), kills it after a grace period, and reaps it.
+func (p *Process) Stop() {
 	select {
 	case <-p.exited:
 		return
@@ -157,21 +158,21 @@ func (p *process) stop() {
 	}
 }
 
-// memory is a child's resident set (VmRSS), and of it the anonymous part (RssAnon): the
+// Memory is a child's resident set (VmRSS), and of it the anonymous part (RssAnon): the
 // rest is mostly the pages of its binary and libraries.
-type memory struct{ rss, anon uint64 }
+type Memory struct{ RSS, Anon uint64 }
 
-// max is the higher of each part.
-func (m memory) max(o memory) memory {
-	return memory{rss: max(m.rss, o.rss), anon: max(m.anon, o.anon)}
+// Max is the higher of each part.
+func (m Memory) Max(o Memory) Memory {
+	return Memory{RSS: max(m.RSS, o.RSS), Anon: max(m.Anon, o.Anon)}
 }
 
-func (p *process) memory() (memory, error) {
+func (p *Process) Memory() (Memory, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return memory{}, fmt.Errorf("%s: reading its RSS: %w", p.name, err)
+		return Memory{}, fmt.Errorf("%s: reading its RSS: %w", p.Name, err)
 	}
-	var m memory
+	var m Memory
 	found := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -180,34 +181,34 @@ func (p *process) memory() (memory, error) {
 		}
 		kb, err := strconv.ParseUint(f[1], 10, 64)
 		if err != nil {
-			return memory{}, fmt.Errorf("%s: %s %q: %w", p.name, f[0], f[1], err)
+			return Memory{}, fmt.Errorf("%s: %s %q: %w", p.Name, f[0], f[1], err)
 		}
 		if f[0] == "VmRSS:" {
-			m.rss = kb << 10
+			m.RSS = kb << 10
 		} else {
-			m.anon = kb << 10
+			m.Anon = kb << 10
 		}
 		found++
 	}
 	if found != 2 {
-		return memory{}, fmt.Errorf("%s: no VmRSS or RssAnon in /proc/%d/status", p.name, p.cmd.Process.Pid)
+		return Memory{}, fmt.Errorf("%s: no VmRSS or RssAnon in /proc/%d/status", p.Name, p.cmd.Process.Pid)
 	}
 	return m, nil
 }
 
-// memoryPeak samples the memory of procs every interval until stop is closed, and returns
+// MemoryPeak samples the Memory of procs every interval until stop is closed, and returns
 // each one's highest RSS and highest anonymous part.
-func memoryPeak(procs []*process, interval time.Duration, stop <-chan struct{}) ([]memory, error) {
-	peak := make([]memory, len(procs))
+func MemoryPeak(procs []*Process, interval time.Duration, stop <-chan struct{}) ([]Memory, error) {
+	peak := make([]Memory, len(procs))
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		for i, p := range procs {
-			m, err := p.memory()
+			m, err := p.Memory()
 			if err != nil {
 				return nil, err
 			}
-			peak[i] = peak[i].max(m)
+			peak[i] = peak[i].Max(m)
 		}
 		select {
 		case <-stop:

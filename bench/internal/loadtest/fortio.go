@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bytes"
@@ -17,73 +17,73 @@ import (
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 )
 
-// fortioTool is the load generator and the apps, built from hack/tools/fortio, whose go.mod
+// FortioTool is the load generator and the apps, built from hack/tools/fortio, whose go.mod
 // pins the version: v1.68.2, the last release whose dependencies the module proxy serves
 // (later ones import grol.io/grol, which it refuses).
-var fortioTool = build.Tool{Name: "fortio", Version: "v1.68.2", Packages: []string{"fortio.org/fortio"}}
+var FortioTool = build.Tool{Name: "fortio", Version: "v1.68.2", Packages: []string{"fortio.org/fortio"}}
 
-// buildFortio builds fortio into the cache, once for each version of its tools module, and
+// BuildFortio builds fortio into the cache, once for each version of its tools module, and
 // returns the binary's path.
-func buildFortio(ctx context.Context) (string, error) {
+func BuildFortio(ctx context.Context) (string, error) {
 	b, err := build.NewFromWorkingDir(os.Stderr)
 	if err != nil {
 		return "", err
 	}
-	dir, err := b.Tool(ctx, fortioTool)
+	dir, err := b.Tool(ctx, FortioTool)
 	if err != nil {
 		return "", err
 	}
 	return filepath.Join(dir, "fortio"), nil
 }
 
-// apps are what every path ends at: fortio's HTTP echo and gRPC ping servers, and the bench's
+// Apps are what every path ends at: fortio's HTTP echo and gRPC ping servers, and the bench's
 // own TCP sink.
-type apps struct {
-	http, grpc, tcp string // ip:port
-	server          *process
+type Apps struct {
+	HTTP, GRPC, TCP string // ip:port
+	Server          *Process
 }
 
 var fortioListening = regexp.MustCompile(`(grpc 'ping'|http-echo) server listening on tcp ([0-9.]+:[0-9]+)`)
 
-// startApps starts `fortio server` on loopback ports it picks itself, and reads them back from
+// StartApps starts `fortio server` on loopback ports it picks itself, and reads them back from
 // its log.
-func startApps(ctx context.Context, fortio, sink string) (*apps, error) {
-	p, err := startProcess(ctx, "fortio server", nil, fortio, "server",
+func StartApps(ctx context.Context, fortio, sink string) (*Apps, error) {
+	p, err := StartProcess(ctx, "fortio server", nil, fortio, "server",
 		"-http-port", "127.0.0.1:0", "-grpc-port", "127.0.0.1:0",
 		"-redirect-port", "disabled", "-tcp-port", "disabled", "-udp-port", "disabled", "-ui-path", "")
 	if err != nil {
 		return nil, err
 	}
-	m, err := p.await(fortioListening, 2, 10*time.Second)
+	m, err := p.Await(fortioListening, 2, 10*time.Second)
 	if err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
-	a := &apps{tcp: sink, server: p}
+	a := &Apps{TCP: sink, Server: p}
 	for _, l := range m {
 		if l[1] == "http-echo" {
-			a.http = l[2]
+			a.HTTP = l[2]
 		} else {
-			a.grpc = l[2]
+			a.GRPC = l[2]
 		}
 	}
-	if a.http == "" || a.grpc == "" {
-		p.stop()
-		return nil, p.failure(fmt.Errorf("did not say both its ports"))
+	if a.HTTP == "" || a.GRPC == "" {
+		p.Stop()
+		return nil, p.Failure(fmt.Errorf("did not say both its ports"))
 	}
 	return a, nil
 }
 
-// load is one fortio load run.
-type load struct {
-	grpc     bool
-	qps      int // 0: as fast as it goes
-	conns    int
-	duration time.Duration
+// Load is one fortio load run.
+type Load struct {
+	GRPC     bool
+	QPS      int // 0: as fast as it goes
+	Conns    int
+	Duration time.Duration
 }
 
-// result is what the bench reads of fortio's JSON result.
-type result struct {
+// Result is what the bench reads of fortio's JSON result.
+type Result struct {
 	ActualQPS         float64
 	DurationHistogram struct {
 		Count       int64
@@ -92,19 +92,19 @@ type result struct {
 	RetCodes map[string]int64
 }
 
-// percentiles asked of fortio, in the order latencies() returns them.
-var percentiles = []float64{50, 99, 99.9}
+// Percentiles asked of fortio, in the order latencies() returns them.
+var Percentiles = []float64{50, 99, 99.9}
 
 // resolution is the width of fortio's finest histogram buckets, in seconds: 10 µs, so that
 // sub-millisecond percentiles are read to the hundredth of a millisecond.
 const resolution = "0.00001"
 
-// run sends l to addr and returns fortio's result; any request that failed fails the run.
-func (l load) run(ctx context.Context, fortio, addr string) (*result, error) {
+// Run sends l to addr and returns fortio's result; any request that failed fails the run.
+func (l Load) Run(ctx context.Context, fortio, addr string) (*Result, error) {
 	args := []string{"load", "-quiet", "-json", "-", "-uniform", "-r", resolution,
-		"-p", "50,99,99.9", "-qps", strconv.Itoa(l.qps), "-c", strconv.Itoa(l.conns), "-t", l.duration.String()}
+		"-p", "50,99,99.9", "-qps", strconv.Itoa(l.QPS), "-c", strconv.Itoa(l.Conns), "-t", l.Duration.String()}
 	target := "http://" + addr + "/"
-	if l.grpc {
+	if l.GRPC {
 		args = append(args, "-grpc", "-ping")
 		target = addr
 	}
@@ -113,23 +113,23 @@ func (l load) run(ctx context.Context, fortio, addr string) (*result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("fortio %s: %w\n%s", strings.Join(args, " "), err, lastLines(stderr.String(), 20))
+		return nil, fmt.Errorf("fortio %s: %w\n%s", strings.Join(args, " "), err, LastLines(stderr.String(), 20))
 	}
-	var r result
+	var r Result
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		return nil, fmt.Errorf("fortio's JSON result: %w", err)
 	}
 	ok := r.RetCodes["200"] + r.RetCodes["SERVING"]
 	if r.DurationHistogram.Count == 0 || ok != r.DurationHistogram.Count {
-		return nil, fmt.Errorf("%d of %d requests failed (%v)\n%s", r.DurationHistogram.Count-ok, r.DurationHistogram.Count, r.RetCodes, lastLines(stderr.String(), 20))
+		return nil, fmt.Errorf("%d of %d requests failed (%v)\n%s", r.DurationHistogram.Count-ok, r.DurationHistogram.Count, r.RetCodes, LastLines(stderr.String(), 20))
 	}
 	return &r, nil
 }
 
-// latencies are the percentiles asked for, in order.
-func (r *result) latencies() ([]time.Duration, error) {
-	out := make([]time.Duration, len(percentiles))
-	for i, want := range percentiles {
+// Latencies are the percentiles asked for, in order.
+func (r *Result) Latencies() ([]time.Duration, error) {
+	out := make([]time.Duration, len(Percentiles))
+	for i, want := range Percentiles {
 		found := false
 		for _, p := range r.DurationHistogram.Percentiles {
 			if p.Percentile == want {
@@ -143,7 +143,7 @@ func (r *result) latencies() ([]time.Duration, error) {
 	return out, nil
 }
 
-func lastLines(s string, n int) string {
+func LastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -1,0 +1,96 @@
+// Package setup is what a meshfed process in a pod does before it serves: read the trust
+// bundle, make its logger and metrics registry, get and renew its leaf from the identity
+// service, and dial the destination service. The sidecar proxy (cmd/proxy) and the east-west
+// gateway (cmd/gateway) share it.
+//
+// It does not parse flags (the commands do) or serve anything.
+package setup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
+	"github.com/meshfed/meshfed/pkg/proxy/certs"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// BundleEnv, when set, holds the trust bundle (PEM) instead of the bundle file.
+const BundleEnv = "MESHFED_TRUST_BUNDLE"
+
+// Bundle reads the trust bundle: from BundleEnv when set, else from file.
+func Bundle(file string) (*trust.Bundle, error) {
+	pemBytes := []byte(os.Getenv(BundleEnv))
+	if len(pemBytes) == 0 {
+		var err error
+		if pemBytes, err = os.ReadFile(file); err != nil {
+			return nil, fmt.Errorf("--bundle: %w", err)
+		}
+	}
+	bundle, err := trust.ParseBundle(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("the trust bundle: %w", err)
+	}
+	return bundle, nil
+}
+
+// Logger is a JSON logger to w at level: debug, info, warn or error.
+func Logger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// Registry is a metrics registry with the Go runtime's and the process's collectors.
+func Registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Certs returns a manager of self's leaf, certified by the identity service at identityAddr
+// with the projected token in tokenFile, read again at each renewal (the kubelet rotates it).
+// Run the manager to get the first leaf; close the returned closer when done.
+func Certs(self trust.ID, bundle *trust.Bundle, identityAddr, tokenFile string, log *slog.Logger) (*certs.Manager, io.Closer, error) {
+	idServer := trust.ID{TrustDomain: self.TrustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
+	idConn, err := identityclient.Dial(identityAddr, bundle, idServer)
+	if err != nil {
+		return nil, nil, err
+	}
+	idClient := identityv1.NewIdentityClient(idConn)
+	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identityclient.Leaf, error) {
+		token, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return identityclient.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
+	}), log)
+	return manager, idConn, nil
+}
+
+// Destination dials the destination service at addr over mTLS with manager's leaf; the
+// service must prove its identity in manager's trust domain.
+func Destination(addr string, manager *certs.Manager) (destinationv1.DestinationClient, io.Closer, error) {
+	server := trust.ID{TrustDomain: manager.ID().TrustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-destination"}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(manager.ClientConfig(server, "h2"))))
+	if err != nil {
+		return nil, nil, err
+	}
+	return destinationv1.NewDestinationClient(conn), conn, nil
+}
