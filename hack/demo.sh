@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: two local clusters with issuers from one trust anchor and the mesh's control
-# plane, the demo app meshed in west, the multicluster components in both, west linked to
-# east, and one Service exported by east mirrored in west. Needs root; run from the repository.
+# plane, the multicluster components in both, west linked to east, and the demo app meshed
+# across them: its front end in west calls its voting back end in east through east's
+# gateway. Needs root; run from the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${MESHFED_CACHE:-$PWD/.cache}
@@ -43,45 +44,50 @@ for c in west east; do
 done
 mesh trust verify --context west --context east >/dev/null
 
-echo "• Installing the demo app in west, and injecting it"
-mesh demo install | kubectl --context west apply -f - >/dev/null
-kubectl --context west -n meshfed-demo get deploy -o yaml \
-  | mesh --context west inject --cluster-name west - 2>/dev/null | kubectl --context west apply -f - >/dev/null
-for d in web emoji voting vote-bot; do
-  kubectl --context west -n meshfed-demo rollout status deployment/$d --timeout=180s >/dev/null
-done
-mesh --context west check --proxy -n meshfed-demo --wait 1m
-
-echo "• Installing the multicluster components (west, east)"
+echo "• Installing the multicluster components: link controller, east-west gateway (west, east)"
 mesh multicluster install --cluster-name west | kubectl --context west apply -f - >/dev/null
 mesh multicluster install --cluster-name east --allow-clusters west | kubectl --context east apply -f - >/dev/null
 kubectl --context west -n mesh-multicluster wait --for=condition=Available deployment/link-controller --timeout=120s >/dev/null
+kubectl --context east -n mesh-multicluster wait --for=condition=Available deployment/mesh-gateway --timeout=120s >/dev/null
+for i in $(seq 60); do
+  [ -n "$(kubectl --context east -n mesh-multicluster get service mesh-gateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" ] && break
+  [ "$i" = 60 ] && { echo "east's gateway Service got no LoadBalancer address" >&2; exit 1; }
+  sleep 1
+done
 
-# East's gateway comes with a later issue; until then mirrors point at the address it will
-# have, the first of east's LoadBalancer pool.
-echo "• Linking west to east"
-mesh --context east multicluster link --cluster-name east --gateway-addresses 198.18.0.120 \
-  --create-missing-namespaces | kubectl --context west apply -f - >/dev/null
-kubectl --context west -n mesh-multicluster wait --for=condition=Ready link/east --timeout=60s >/dev/null
+echo "• Linking west to east (east's gateway address and identity read from east)"
+mesh --context east multicluster link --cluster-name east --create-missing-namespaces \
+  | kubectl --context west apply -f - >/dev/null
+kubectl --context west -n mesh-multicluster wait --for=condition=Ready link/east --timeout=90s >/dev/null
 
-echo "• Exporting a Service from east"
-kubectl --context east create namespace shop >/dev/null
-kubectl --context east -n shop create service clusterip web --tcp=80:8080 >/dev/null
-kubectl --context east -n shop label service web mirror.meshfed.io/exported=true >/dev/null
-kubectl --context west -n shop wait --for=create service/web-east --timeout=30s >/dev/null
+echo "• Installing the demo app, voting in east and the rest in west, and injecting it"
+mesh demo install --voting-only | kubectl --context east apply -f - >/dev/null
+mesh demo install --voting-in east | kubectl --context west apply -f - >/dev/null
+for c in east west; do
+  kubectl --context "$c" -n meshfed-demo get deploy -o yaml \
+    | mesh --context "$c" inject --cluster-name "$c" - 2>/dev/null | kubectl --context "$c" apply -f - >/dev/null
+done
+kubectl --context east -n meshfed-demo rollout status deployment/voting --timeout=180s >/dev/null
+for d in web emoji vote-bot; do
+  kubectl --context west -n meshfed-demo rollout status deployment/$d --timeout=180s >/dev/null
+done
+kubectl --context west -n meshfed-demo wait --for=create service/voting-east --timeout=60s >/dev/null
+mesh --context west check --proxy -n meshfed-demo --wait 1m
+mesh --context east check --proxy -n meshfed-demo --wait 1m
+mesh --context west multicluster check
 
 cat <<EOT
 
-✓ west and east are up with the mesh, the demo app runs meshed in west, and west mirrors
-  what east exports:
+✓ west and east are up with the mesh and linked; the demo's web runs in west and calls
+  voting in east through east's gateway, mTLS from web's proxy to voting's:
 
   export KUBECONFIG=$KUBECONFIG PATH=$cache/bin:\$PATH
-  kubectl --context west get nodes
   kubectl --context west -n meshfed-demo get pods                 # 2/2: app and proxy
+  kubectl --context west -n meshfed-demo get service voting-east  # east's voting, mirrored
   kubectl --context west get --raw /api/v1/namespaces/meshfed-demo/services/web:80/proxy/api/results   # the votes
-  web=\$(kubectl --context west -n meshfed-demo get pod -l app=web -o jsonpath='{.items[0].metadata.name}')
-  kubectl --context west get --raw /api/v1/namespaces/meshfed-demo/pods/\$web:4191/proxy/metrics | grep requests_total
-  kubectl --context west -n shop get service web-east       # east's web, mirrored
+  voting=\$(kubectl --context east -n meshfed-demo get pod -l app=voting -o jsonpath='{.items[0].metadata.name}')
+  kubectl --context east get --raw /api/v1/namespaces/meshfed-demo/pods/\$voting:4191/proxy/metrics | grep 'requests_total.*inbound'
+  #   client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/web": west's web, seen in east
   kubectl --context west -n mesh-multicluster get links
   mesh --context west multicluster check
   mesh trust verify --context west --context east

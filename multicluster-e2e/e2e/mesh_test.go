@@ -98,18 +98,12 @@ func TestMesh(t *testing.T) {
 	})
 
 	t.Run("policy: voting refuses web until an AuthorizationPolicy names it", func(t *testing.T) {
-		// The kubelet's plaintext probes come from the node's address on the pod bridge: the
-		// first of the pod range (a /20 in the local clusters, the CNI bridge its gateway).
-		// They are let in by their own policy.
+		// The kubelet's plaintext probes are let in by their own policy.
 		pods, err := west.CoreV1().Pods("meshfed-demo").List(ctx, metav1.ListOptions{LabelSelector: "app=voting"})
 		if err != nil || len(pods.Items) == 0 {
 			t.Fatalf("voting pods: %v", err)
 		}
-		podIP, err := netip.ParseAddr(pods.Items[0].Status.PodIP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		probes := netip.PrefixFrom(podIP, 20).Masked().Addr().Next().String() + "/32"
+		probes := kubeletAddress(t, pods.Items[0].Status.PodIP)
 		policyYAML := func(caller string) string {
 			return fmt.Sprintf(`apiVersion: policy.meshfed.io/v1alpha1
 kind: Server
@@ -296,4 +290,16 @@ func grep(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// kubeletAddress is where the kubelet's plaintext probes of the pod at podIP come from, as a
+// /32: the node's address on the pod bridge, the first of the pod range (a /20 in the local
+// clusters, the CNI bridge its gateway).
+func kubeletAddress(t *testing.T, podIP string) string {
+	t.Helper()
+	ip, err := netip.ParseAddr(podIP)
+	if err != nil {
+		t.Fatalf("pod IP %q: %v", podIP, err)
+	}
+	return netip.PrefixFrom(ip, 20).Masked().Addr().Next().String() + "/32"
 }

@@ -1,0 +1,306 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshfed/meshfed/multicluster-e2e/build"
+	"github.com/meshfed/meshfed/multicluster-e2e/provider"
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// fedApp is a meshed echo server named name, running as its own ServiceAccount in shop, with
+// a Service when service is set. Its container doubles as the client: `kubectl exec` runs
+// `echo get` in the pod's network namespace, so the call goes out through its proxy.
+func fedApp(name string, service bool) string {
+	app := fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: %[1]s, namespace: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      serviceAccountName: %[1]s
+      containers:
+      - name: echo
+        image: %[2]s
+        imagePullPolicy: IfNotPresent
+        args: [serve]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /readyz, port: 8080}
+          periodSeconds: 1
+`, name, build.RepoImage("echo"))
+	if service {
+		app += fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+  namespace: shop
+  labels: {mirror.meshfed.io/exported: "true"}
+spec:
+  selector: {app: %[1]s}
+  ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
+`, name)
+	}
+	return app
+}
+
+const meshedShop = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, annotations: {meshfed.io/inject: enabled}}\n"
+
+// TestFederation joins west and east as a user does, with the CLI and kubectl only: one
+// anchor through cert-manager, the mesh in both, east's gateway admitting west, west linked to
+// east. A west workload then calls east's service by its mirror's name, and the test checks
+// what a user would: east answers, east's proxy sees the west caller's own identity, a policy
+// in east can tell two west workloads apart, the gateway speaks TLS 1.3 to members of the
+// federation only, and a dead gateway takes the mirror out until it is back.
+func TestFederation(t *testing.T) {
+	e := up(t, provider.Options{Clusters: []string{"west", "east"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	west, east := e.client(t, "west"), e.client(t, "east")
+
+	anchorDir := t.TempDir()
+	e.mesh(t, ctx, "west", "trust", "anchor", "--out", anchorDir)
+	for _, c := range []string{"west", "east"} {
+		trustYAML := e.mesh(t, ctx, c, "trust", "cluster", "--anchor", anchorDir, "--cluster", c, "--cert-manager")
+		eventually(t, 60*time.Second, "cert-manager's webhook to accept the issuer's Certificate in "+c, func() error {
+			_, err := e.kubectl(ctx, c, trustYAML, "apply", "-f", "-")
+			return err
+		})
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
+		installYAML := e.mesh(t, ctx, c, "install", "--cluster-name", c, "--identity-external-issuer")
+		eventually(t, 60*time.Second, "the control plane to apply in "+c, func() error {
+			_, err := e.kubectl(ctx, c, installYAML, "apply", "-f", "-")
+			return err
+		})
+	}
+	for _, c := range []string{"west", "east"} {
+		if out, err := e.meshErr(ctx, c, "", "check", "--wait", "3m"); err != nil {
+			t.Fatalf("mesh check in %s: %v\n%s", c, err, out)
+		}
+	}
+	e.apply(t, ctx, "west", e.mesh(t, ctx, "west", "multicluster", "install", "--cluster-name", "west"))
+	e.apply(t, ctx, "east", e.mesh(t, ctx, "east", "multicluster", "install", "--cluster-name", "east", "--allow-clusters", "west"))
+	if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
+		t.Fatal(err)
+	}
+	var gatewayIP string
+	eventually(t, 60*time.Second, "east's gateway Service to get a LoadBalancer address", func() error {
+		svc, err := east.CoreV1().Services("mesh-multicluster").Get(ctx, "mesh-gateway", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(svc.Status.LoadBalancer.Ingress) == 0 {
+			return fmt.Errorf("no LoadBalancer address yet")
+		}
+		gatewayIP = svc.Status.LoadBalancer.Ingress[0].IP
+		return nil
+	})
+
+	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true))
+	e.apply(t, ctx, "west", meshedShop+"---\n"+fedApp("front", false)+"---\n"+fedApp("other", false))
+	for c, deploys := range map[string][]string{"east": {"web"}, "west": {"front", "other"}} {
+		for _, d := range deploys {
+			if _, err := e.kubectl(ctx, c, "", "-n", "shop", "rollout", "status", "deployment/"+d, "--timeout=180s"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, 60*time.Second, "every shop pod in "+c+" meshed and ready", func() error {
+			return podsMeshedAndReady(ctx, e.client(t, c), "shop")
+		})
+	}
+
+	// Linked the way the README says: run against east, applied in west. The gateway's
+	// address, port and identity come from east's gateway Service and trust domain.
+	e.apply(t, ctx, "west", e.mesh(t, ctx, "east", "multicluster", "link", "--cluster-name", "east"))
+	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Ready", "link/east", "--timeout=90s"); err != nil {
+		t.Fatal(err)
+	}
+	mirrorEndpoints(t, ctx, west, "shop", "web-east", func(eps []discoveryv1.Endpoint, _ *corev1.Service) error {
+		return readyAt(eps, gatewayIP, true)
+	})
+
+	webEast := "http://web-east.shop.svc.cluster.local/"
+	call := func(client string) (string, error) {
+		return e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/"+client, "-c", "echo", "--", echoBin, "get", "--timeout=3s", webEast)
+	}
+
+	t.Run("a west pod calls web-east by name and east answers", func(t *testing.T) {
+		eventually(t, 60*time.Second, "west's front to get an answer from east's web at "+webEast, func() error {
+			out, err := call("front")
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(out, "echo web-") {
+				return fmt.Errorf("answered %q, want east's web (echo web-...)", out)
+			}
+			return nil
+		})
+	})
+
+	t.Run("east's proxy sees the west caller's own identity, over mTLS", func(t *testing.T) {
+		want := `client_id="spiffe://west.meshfed.local/ns/shop/sa/front"`
+		eventually(t, 30*time.Second, "east web's proxy to count a request from west's front", func() error {
+			m, err := proxyMetrics(ctx, east, "shop", "app=web")
+			if err != nil {
+				return err
+			}
+			for _, l := range strings.Split(m, "\n") {
+				if strings.HasPrefix(l, "meshfed_proxy_requests_total{") && strings.Contains(l, `direction="inbound"`) &&
+					strings.Contains(l, want) && strings.Contains(l, `tls="true"`) && strings.Contains(l, `status_code="200"`) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no inbound mTLS request from west's front in:\n%s", grep(m, "meshfed_proxy_requests_total"))
+		})
+	})
+
+	t.Run("a policy in east admitting west's front refuses west's other", func(t *testing.T) {
+		if _, err := call("other"); err != nil {
+			t.Fatalf("before any policy, west's other cannot call web-east: %v", err)
+		}
+		e.apply(t, ctx, "east", webPolicy(t, ctx, e, "spiffe://west.meshfed.local/ns/shop/sa/front"))
+		eventually(t, 30*time.Second, "east's web to refuse west's other", func() error {
+			out, err := call("other")
+			if err == nil {
+				return fmt.Errorf("west's other was answered %q", out)
+			}
+			if !strings.Contains(out, "403") {
+				return fmt.Errorf("west's other failed with %q, want a 403 from the policy", out)
+			}
+			return nil
+		})
+		if out, err := call("front"); err != nil {
+			t.Errorf("west's front, which the policy names, is refused too: %v: %s", err, out)
+		}
+	})
+
+	t.Run("the gateway speaks TLS 1.3 only, as east's gateway identity", func(t *testing.T) {
+		addr := net.JoinHostPort(gatewayIP, "4143")
+		bundle := bundleOf(t, ctx, east)
+		var peer *x509.Certificate
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{
+			MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, // checked against the bundle below
+			NextProtos: []string{"meshfed.io/gateway", "h2"},
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				peer = cs.PeerCertificates[0]
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatalf("TLS 1.3 to the gateway at %s: %v", addr, err)
+		}
+		state := conn.ConnectionState()
+		conn.Close()
+		if state.Version != tls.VersionTLS13 {
+			t.Errorf("negotiated %s, want TLS 1.3", tls.VersionName(state.Version))
+		}
+		id, err := bundle.Verify(peer, state.PeerCertificates[1:], time.Now())
+		want := trust.ID{TrustDomain: "east.meshfed.local", Namespace: "mesh-multicluster", ServiceAccount: "mesh-gateway"}
+		if err != nil || id != want {
+			t.Errorf("the gateway proves %v (%v), want %s chained to the anchor", id, err, want)
+		}
+		old, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true})
+		if err == nil {
+			old.Close()
+			t.Error("the gateway accepted TLS 1.2")
+		}
+	})
+
+	t.Run("east's gateway killed: west's mirror goes not ready, calls fail, and all recovers", func(t *testing.T) {
+		// The policy of the case before would refuse other; front is the caller here.
+		if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "scale", "deployment/mesh-gateway", "--replicas=0"); err != nil {
+			t.Fatal(err)
+		}
+		mirrorEndpoints(t, ctx, west, "shop", "web-east", func(eps []discoveryv1.Endpoint, _ *corev1.Service) error {
+			return readyAt(eps, gatewayIP, false)
+		})
+		if out, err := call("front"); err == nil {
+			t.Errorf("west's front was answered %q with east's gateway down", out)
+		}
+		if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "scale", "deployment/mesh-gateway", "--replicas=1"); err != nil {
+			t.Fatal(err)
+		}
+		mirrorEndpoints(t, ctx, west, "shop", "web-east", func(eps []discoveryv1.Endpoint, _ *corev1.Service) error {
+			return readyAt(eps, gatewayIP, true)
+		})
+		eventually(t, 60*time.Second, "west's front to reach east's web again", func() error {
+			_, err := call("front")
+			return err
+		})
+	})
+}
+
+// webPolicy admits only caller to east's web, and the kubelet's plaintext probes.
+func webPolicy(t *testing.T, ctx context.Context, e *env, caller string) string {
+	t.Helper()
+	pods, err := e.client(t, "east").CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("web pods in east: %v", err)
+	}
+	return fmt.Sprintf(`apiVersion: policy.meshfed.io/v1alpha1
+kind: Server
+metadata: {name: web-http, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  port: http
+  proxyProtocol: HTTP/1
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: web-callers, namespace: shop}
+spec:
+  identities: [%q]
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web-callers, namespace: shop}
+spec:
+  targetRef: {kind: Server, name: web-http}
+  requiredAuthenticationRefs: [{kind: MeshTLSAuthentication, name: web-callers}]
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: NetworkAuthentication
+metadata: {name: kubelet, namespace: shop}
+spec:
+  networks: [{cidr: %q}]
+---
+apiVersion: policy.meshfed.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: kubelet-probes, namespace: shop}
+spec:
+  targetRef: {kind: Server, name: web-http}
+  requiredAuthenticationRefs: [{kind: NetworkAuthentication, name: kubelet}]
+`, caller, kubeletAddress(t, pods.Items[0].Status.PodIP))
+}
+
+// readyAt checks that a mirror has one endpoint, at the gateway ip, ready or not as wanted.
+func readyAt(eps []discoveryv1.Endpoint, ip string, ready bool) error {
+	if len(eps) != 1 || len(eps[0].Addresses) == 0 || eps[0].Addresses[0] != ip {
+		return fmt.Errorf("endpoints %v, want one at the gateway %s", eps, ip)
+	}
+	if got := eps[0].Conditions.Ready != nil && *eps[0].Conditions.Ready; got != ready {
+		return fmt.Errorf("the gateway endpoint is ready=%v, want %v", got, ready)
+	}
+	return nil
+}
