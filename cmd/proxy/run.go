@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,16 +89,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer idConn.Close()
 	idClient := identityv1.NewIdentityClient(idConn)
-	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identityclient.Leaf, error) {
-		// Read each time: the kubelet rotates projected tokens.
-		token, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token: %w", err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return identityclient.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
-	}), log)
+	manager := certs.NewManager(self, bundle, certs.CertifierFunc(identityclient.RequestWithTokenFile(idClient, self, *tokenFile, 10*time.Second)), log)
 	go manager.Run(ctx)
 
 	// Until the destination service's first policy update the index is empty: the default

@@ -59,7 +59,9 @@ Then, without --crds, the control plane of one cluster:
     from cert-manager (a CA Issuer of its own in mesh-system), with its least-privilege
     RBAC: watch namespaces, read the trust bundle ConfigMap and its own Secret.
   - the destination service (Deployment and Service meshfed-destination, gRPC on 8086),
-    which tells proxies the endpoints, identities and policies of what they reach.
+    which tells proxies the endpoints, identities and policies of what they reach. It
+    serves with a workload leaf of its own from the identity service, as a proxy gets
+    one, and reads no Secret.
 
 --ha runs three replicas of each, with PodDisruptionBudgets.
 
