@@ -44,7 +44,7 @@ const testDomain = "west.meshfed.local"
 var suite struct {
 	cluster *testenv.Cluster
 	admin   kubernetes.Interface
-	// service reaches the apiserver with the RBAC of deploy/controlplane/destination.yaml.
+	// service reaches the apiserver with the RBAC of deploy/charts/meshfed/templates/destination.yaml.
 	service kubernetes.Interface
 	// serviceDynamic is the same user's dynamic client, for policy objects.
 	serviceDynamic dynamic.Interface
@@ -139,7 +139,7 @@ func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Int
 	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user}}
 	var bound int
 	for _, m := range manifests {
-		if m.Path != "controlplane/destination.yaml" {
+		if m.Path != "charts/meshfed/templates/destination.yaml" {
 			continue
 		}
 		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(m.Data), 4096)
@@ -185,7 +185,7 @@ func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Int
 		}
 	}
 	if bound != 1 {
-		return nil, nil, fmt.Errorf("controlplane/destination.yaml gave %d roles; want a ClusterRole alone (the service reads no Secret)", bound)
+		return nil, nil, fmt.Errorf("charts/meshfed/templates/destination.yaml gave %d roles; want a ClusterRole alone (the service reads no Secret)", bound)
 	}
 	kubeconfig, err := c.Kubeconfig(envtest.User{Name: user})
 	if err != nil {

@@ -163,7 +163,7 @@ func (o *Options) Run() error {
 		return printManifests(o.Out, deploy.PolicyCRDs(), false)
 	}
 	manifests, err := deploy.ControlPlane(deploy.ControlPlaneValues{
-		Registry: o.Images.Registry, Version: o.Images.Version, TrustDomain: o.TrustDomain, HA: o.HA,
+		Registry: o.Images.Registry, Version: o.Images.Version, ClusterName: o.ClusterName, TrustDomain: o.TrustDomain, HA: o.HA,
 	})
 	if err != nil {
 		return err
