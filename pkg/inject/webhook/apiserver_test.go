@@ -72,7 +72,7 @@ func injectorManifest(t *testing.T) []*unstructured.Unstructured {
 			return docs
 		}
 	}
-	t.Fatal("no controlplane/injector.yaml")
+	t.Fatal("no charts/meshfed/templates/injector.yaml")
 	return nil
 }
 
