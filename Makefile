@@ -58,13 +58,14 @@ $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC): hack/tools/protoc-gen/go.mod hack/tools/
 generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate the API's deepcopy code, the CRDs in deploy/crds and the gRPC code from proto/.
 	$(CONTROLLER_GEN) object:headerFile="" paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=deploy/crds
+	cp deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/
 	protoc --proto_path=proto \
 		--plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=module=github.com/meshfed/meshfed \
 		--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=. --go-grpc_opt=module=github.com/meshfed/meshfed \
 		$$(find proto -name '*.proto' | sort)
 
 verify-generate: generate ## Fail when generated files are not what the types and protos say.
-	@git diff --exit-code -- pkg/apis deploy/crds || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- pkg/apis deploy/crds deploy/charts/meshfed/crds || { echo "generated files are stale: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- pkg/apis deploy/crds)" || { echo "generated files are not committed: run make generate and commit"; git status --short -- pkg/apis deploy/crds; exit 1; }
 
 fmt:

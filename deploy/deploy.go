@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -25,16 +26,22 @@ var crds embed.FS
 //go:embed multicluster/*.yaml
 var multicluster embed.FS
 
-//go:embed controlplane/*.yaml
+// The control plane's manifests are the Helm chart's templates: `mesh install` and
+// `helm install` render the same files.
+//
+//go:embed charts/meshfed/templates/*.yaml charts/meshfed/values.yaml
 var controlplane embed.FS
+
+// chartTemplates is the folder of the chart's templates.
+const chartTemplates = "charts/meshfed/templates/"
 
 // controlplaneOrder is the order to apply the control plane's manifests in.
 var controlplaneOrder = []string{
-	"controlplane/namespace.yaml",
-	"controlplane/identity.yaml",
-	"controlplane/destination.yaml",
-	"controlplane/injector.yaml",
-	"controlplane/ha.yaml",
+	chartTemplates + "namespace.yaml",
+	chartTemplates + "identity.yaml",
+	chartTemplates + "destination.yaml",
+	chartTemplates + "injector.yaml",
+	chartTemplates + "ha.yaml",
 }
 
 //go:embed demo/*.yaml
@@ -80,14 +87,29 @@ func Multicluster() []Manifest {
 }
 
 // ControlPlaneValues are what the control plane's manifests differ by from one cluster to
-// another.
+// another: the chart's values (charts/meshfed/values.yaml), by other names.
 type ControlPlaneValues struct {
 	// Registry and Version make the images: <registry>/<name>:<version>.
 	Registry, Version string
-	// TrustDomain is the cluster's, as its issuer was made for.
+	// ClusterName is the name the federation knows the cluster by. It makes the default
+	// trust domain; the manifests need it no other way.
+	ClusterName string
+	// TrustDomain is the cluster's, as its issuer was made for; empty means
+	// <ClusterName>.meshfed.local.
 	TrustDomain string
 	// HA runs three replicas of each control-plane server, with disruption budgets.
 	HA bool
+}
+
+// chartValues is v as the chart's templates read it: .Values.<name>, as Helm hands them.
+func (v ControlPlaneValues) chartValues() map[string]any {
+	return map[string]any{"Values": map[string]any{
+		"clusterName": v.ClusterName,
+		"trustDomain": v.TrustDomain,
+		"registry":    v.Registry,
+		"version":     v.Version,
+		"ha":          v.HA,
+	}}
 }
 
 // Image is the image of one of meshfed's binaries.
@@ -101,22 +123,35 @@ func Demo(v ControlPlaneValues) ([]Manifest, error) {
 }
 
 // ControlPlane returns the manifests of `mesh install`, rendered with v, in the order to
-// apply them. The values must have been validated: they are written as they are.
+// apply them: the chart's templates, as `helm template` renders them with the same values.
+// The values must have been validated: they are written as they are.
 func ControlPlane(v ControlPlaneValues) ([]Manifest, error) {
-	return render(mustRead(controlplane, controlplaneOrder), v)
+	return render(mustRead(controlplane, controlplaneOrder), v.chartValues())
 }
 
-// render executes each manifest as a template of v. "list" makes a list of its arguments,
-// for ranges over names.
-func render(out []Manifest, v ControlPlaneValues) ([]Manifest, error) {
-	funcs := template.FuncMap{"list": func(s ...string) []string { return s }}
+// funcs are the functions the templates may call besides text/template's own: each one
+// Helm has too (from sprig, or Helm's own fail), with the same arguments and meaning, so
+// that a template renders alike here and in Helm. A template calling anything else fails
+// to parse here.
+var funcs = template.FuncMap{
+	// list makes a list of its arguments, for ranges over names.
+	"list": func(s ...any) []any { return s },
+	// trimSuffix removes suffix from the end of s (sprig's argument order: suffix first,
+	// so that a pipeline ends in s).
+	"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+	// fail stops rendering with msg.
+	"fail": func(msg string) (string, error) { return "", errors.New(msg) },
+}
+
+// render executes each manifest as a template of data.
+func render(out []Manifest, data any) ([]Manifest, error) {
 	for i, m := range out {
 		t, err := template.New(m.Path).Funcs(funcs).Option("missingkey=error").Parse(string(m.Data))
 		if err != nil {
 			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)
 		}
 		var b bytes.Buffer
-		if err := t.Execute(&b, v); err != nil {
+		if err := t.Execute(&b, data); err != nil {
 			return nil, fmt.Errorf("deploy/%s: %w", m.Path, err)
 		}
 		out[i].Data = b.Bytes()

@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 )
 
 // Every embedded multicluster manifest is printed: one added to the folder but not to the
@@ -23,11 +29,11 @@ func TestMulticlusterOrderListsEveryFile(t *testing.T) {
 }
 
 func TestControlPlaneOrderListsEveryFile(t *testing.T) {
-	embedded := globbed(controlplane, "controlplane/*.yaml")
+	embedded := globbed(controlplane, chartTemplates+"*.yaml")
 	ordered := slices.Clone(controlplaneOrder)
 	slices.Sort(ordered)
 	if !slices.Equal(embedded, ordered) {
-		t.Errorf("embedded %v, ordered %v: list every file of deploy/controlplane in controlplaneOrder", embedded, controlplaneOrder)
+		t.Errorf("embedded %v, ordered %v: list every file of deploy/charts/meshfed/templates in controlplaneOrder", embedded, controlplaneOrder)
 	}
 }
 
@@ -84,5 +90,47 @@ func TestManifestsParse(t *testing.T) {
 		if n == 0 {
 			t.Errorf("%s holds no document", m.Path)
 		}
+	}
+}
+
+// The chart's values are the ones ControlPlane hands the templates, with the defaults of
+// `mesh install`: a value added to one side only would render differently in Helm.
+func TestChartValues(t *testing.T) {
+	data, err := fs.ReadFile(controlplane, "charts/meshfed/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart map[string]any
+	if err := yaml.Unmarshal(data, &chart); err != nil {
+		t.Fatal(err)
+	}
+	ours := ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev"}.chartValues()["Values"].(map[string]any)
+	if !maps.Equal(chart, ours) {
+		t.Errorf("values.yaml %v; ControlPlane's (with mesh install's default images) %v", chart, ours)
+	}
+}
+
+// The chart's CRDs are deploy/crds' policy CRDs, which `mesh install --crds` prints: crds/
+// holds copies, as Helm reads the chart's folder alone. After make generate, copy them:
+// cp deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/
+func TestChartCRDs(t *testing.T) {
+	copies, err := filepath.Glob("charts/meshfed/crds/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for _, m := range PolicyCRDs() {
+		want[path.Base(m.Path)] = m.Data
+	}
+	got := map[string][]byte{}
+	for _, c := range copies {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[filepath.Base(c)] = b
+	}
+	if !maps.EqualFunc(got, want, bytes.Equal) {
+		t.Errorf("deploy/charts/meshfed/crds differs from the policy CRDs of deploy/crds: cp deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/ (and remove any other file there)")
 	}
 }

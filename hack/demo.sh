@@ -31,7 +31,7 @@ done
 echo "• Installing the control plane: identity, destination, proxy injector (west, east)"
 for c in west east; do
   mesh install --crds | kubectl --context "$c" apply -f - >/dev/null
-  install=$(mesh install --cluster-name "$c")
+  install=$(mesh install --cluster-name "$c" --identity-external-issuer)
   # Its Certificates wait on cert-manager's webhook too.
   for i in $(seq 60); do
     kubectl --context "$c" apply -f - <<<"$install" >/dev/null 2>&1 && break

@@ -1,7 +1,9 @@
 // Command destination measures the destination service as it runs in a cluster: the
 // controller binary (`controller destination`) as its own process against a real apiserver
 // (envtest on the kube-apiserver this repo builds and Debian's etcd), with TLS 1.3 and
-// client certificates, its issuer read from the issuer Secret:
+// client certificates, its leaf from an identity service run here (as in a cluster it asks
+// the identity service, with its projected token) and the trust bundle from a file (as the
+// kubelet mounts the ConfigMap):
 //
 //   - one Service with 1,000 endpoints (1,000 meshed pods, 10 EndpointSlices of 100), watched
 //     by 500 subscribers, each on a connection of its own as 500 proxies would be;
@@ -31,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -47,6 +50,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,7 +66,9 @@ import (
 	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/destination"
+	"github.com/meshfed/meshfed/pkg/identity"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
@@ -107,16 +113,21 @@ func run(endpoints, subscribers, changes int, heapProfile string) error {
 	if err != nil {
 		return err
 	}
-	anchor, issuer, err := issuerSecret(ctx, kube)
+	anchor, issuer, err := makeIssuer(ctx, kube)
 	if err != nil {
 		return err
 	}
+	idAddr, stopIdentity, err := serveIdentity(kube, anchor, issuer)
+	if err != nil {
+		return err
+	}
+	defer stopIdentity()
 	slices, err := makeService(ctx, kube, endpoints)
 	if err != nil {
 		return err
 	}
 
-	ctrl, err := startController(ctx, cluster)
+	ctrl, err := startController(ctx, cluster, kube, anchor, idAddr)
 	if err != nil {
 		return err
 	}
@@ -217,9 +228,9 @@ func run(endpoints, subscribers, changes int, heapProfile string) error {
 	return w.Flush()
 }
 
-// issuerSecret makes the cluster's issuer Secret, as `mesh trust cluster` does, and returns
-// its anchor and issuer.
-func issuerSecret(ctx context.Context, kube kubernetes.Interface) (*trust.CA, *trust.CA, error) {
+// makeIssuer makes the namespaces, the anchor and the cluster's issuer, and returns the
+// anchor and the issuer.
+func makeIssuer(ctx context.Context, kube kubernetes.Interface) (*trust.CA, *trust.CA, error) {
 	now := time.Now()
 	anchor, err := trust.NewAnchor("bench anchor", 24*time.Hour, now)
 	if err != nil {
@@ -229,23 +240,57 @@ func issuerSecret(ctx context.Context, kube kubernetes.Interface) (*trust.CA, *t
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := issuer.KeyPEM()
-	if err != nil {
-		return nil, nil, err
-	}
 	for _, ns := range []string{trust.Namespace, namespace} {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			return nil, nil, err
 		}
 	}
-	_, err = kube.CoreV1().Secrets(trust.Namespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: trust.IssuerSecretName},
-		Type:       corev1.SecretTypeTLS,
-		Data: map[string][]byte{
-			corev1.TLSCertKey: issuer.CertPEM(), corev1.TLSPrivateKeyKey: key, corev1.ServiceAccountRootCAKey: trust.EncodeCertificates(anchor.Cert),
-		},
+	return anchor, issuer, nil
+}
+
+// serveIdentity runs the identity service on loopback, signing with issuer and checking
+// tokens with the apiserver, as the destination service finds it in a cluster. It returns
+// its address and what stops it.
+func serveIdentity(kube kubernetes.Interface, anchor, issuer *trust.CA) (string, func(), error) {
+	key, err := issuer.KeyPEM()
+	if err != nil {
+		return "", nil, err
+	}
+	issuers := identity.NewIssuerStore(nil)
+	if _, err := issuers.Load(map[string][]byte{
+		corev1.TLSCertKey: issuer.CertPEM(), corev1.TLSPrivateKeyKey: key, corev1.ServiceAccountRootCAKey: trust.EncodeCertificates(anchor.Cert),
+	}, time.Now()); err != nil {
+		return "", nil, err
+	}
+	srv, err := identity.NewServer(identity.Options{TrustDomain: trustDomain, Issuers: issuers,
+		Tokens: identity.KubeTokenReviewer{Client: kube}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return "", nil, err
+	}
+	self := trust.ID{TrustDomain: trustDomain, Namespace: trust.Namespace, ServiceAccount: "meshfed-identity"}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(identity.NewServingCertificate(self, issuers, nil).TLSConfig())))
+	identityv1.RegisterIdentityServer(g, srv)
+	go g.Serve(lis)
+	return lis.Addr().String(), g.Stop, nil
+}
+
+// destinationToken is a token of the destination service's ServiceAccount for the identity
+// service's audience, as the kubelet projects it into the pod.
+func destinationToken(ctx context.Context, kube kubernetes.Interface) ([]byte, error) {
+	if _, err := kube.CoreV1().ServiceAccounts(trust.Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: destination.ServiceAccount}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	tr, err := kube.CoreV1().ServiceAccounts(trust.Namespace).CreateToken(ctx, destination.ServiceAccount, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{identityclient.Audience}, ExpirationSeconds: ptr.To[int64](3600)},
 	}, metav1.CreateOptions{})
-	return anchor, issuer, err
+	if err != nil {
+		return nil, err
+	}
+	return []byte(tr.Status.Token), nil
 }
 
 func podIP(i int) netip.Addr {
@@ -333,7 +378,7 @@ type controller struct {
 	grpcAddr, adminAddr string
 }
 
-func startController(ctx context.Context, cluster *testenv.Cluster) (*controller, error) {
+func startController(ctx context.Context, cluster *testenv.Cluster, kube kubernetes.Interface, anchor *trust.CA, identityAddr string) (*controller, error) {
 	b, err := build.NewFromWorkingDir(os.Stderr)
 	if err != nil {
 		return nil, err
@@ -361,8 +406,20 @@ func startController(ctx context.Context, cluster *testenv.Cluster) (*controller
 	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
 		return c, err
 	}
+	token, err := destinationToken(ctx, kube)
+	if err != nil {
+		return c, err
+	}
+	tokenPath, bundlePath := filepath.Join(dir, "token"), filepath.Join(dir, trust.BundleKey)
+	if err := os.WriteFile(tokenPath, token, 0o600); err != nil {
+		return c, err
+	}
+	if err := os.WriteFile(bundlePath, anchor.CertPEM(), 0o644); err != nil {
+		return c, err
+	}
 	c.cmd = exec.CommandContext(ctx, filepath.Join(bin, "controller"), "destination", "--kubeconfig", path,
-		"--trust-domain", trustDomain, "--addr", c.grpcAddr, "--admin-addr", c.adminAddr, "--pprof")
+		"--trust-domain", trustDomain, "--addr", c.grpcAddr, "--admin-addr", c.adminAddr, "--pprof",
+		"--identity-addr", identityAddr, "--token", tokenPath, "--bundle", bundlePath)
 	// The controller must not outlive the bench, however it ends.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logFile, err := os.Create(filepath.Join(dir, "destination.log"))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	httppprof "net/http/pprof"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,14 +23,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/destination"
-	"github.com/meshfed/meshfed/pkg/identity"
+	"github.com/meshfed/meshfed/pkg/identity/identityclient"
+	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
 // runDestination serves the Destination API: informers over the cluster's Services,
-// EndpointSlices and Pods, mTLS with a leaf of its own from the cluster's issuer, proxies'
-// leaves checked against the issuer's trust bundle.
+// EndpointSlices and Pods, mTLS with a workload leaf of its own that it asks the identity
+// service for as a proxy does (it never reads the issuer), proxies' leaves checked against
+// the trust bundle ConfigMap, mounted as a file.
 func runDestination(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("destination", flag.ContinueOnError)
 	addr := fs.String("addr", fmt.Sprintf(":%d", destination.Port), "address of the gRPC listener")
@@ -37,8 +41,10 @@ func runDestination(ctx context.Context, args []string) error {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig; in-cluster config when empty")
 	trustDomain := fs.String("trust-domain", "", "this cluster's trust domain, e.g. west.meshfed.local (required)")
 	clusterDomain := fs.String("cluster-domain", destination.DefaultClusterDomain, "the cluster's DNS domain, as authorities name Services: <svc>.<ns>.svc.<cluster-domain>")
-	namespace := fs.String("namespace", trust.Namespace, "namespace of the issuer Secret, and this service's own")
-	issuerSecret := fs.String("issuer-secret", trust.IssuerSecretName, "Secret holding the issuer (tls.crt, tls.key, ca.crt): the serving certificate and the trust bundle")
+	namespace := fs.String("namespace", trust.Namespace, "this service's namespace, which names its own certificate")
+	identityAddr := fs.String("identity-addr", "meshfed-identity."+trust.Namespace+".svc:8080", "the identity service, which signs this service's leaf")
+	tokenFile := fs.String("token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identityclient.Audience)
+	bundleFile := fs.String("bundle", "/var/run/secrets/meshfed.io/trust/"+trust.BundleKey, "the trust bundle (PEM), the ConfigMap "+trust.BundleConfigMapName+" mounted; read again as it changes")
 	serviceAccount := fs.String("service-account", destination.ServiceAccount, "this service's ServiceAccount, which names its own certificate (proxies expect "+destination.ServiceAccount+")")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pprof := fs.Bool("pprof", false, "serve Go's profiles on the admin address, under /debug/pprof/")
@@ -85,24 +91,48 @@ func runDestination(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--trust-domain or --cluster-domain: %w", err)
 	}
-	issuers := identity.NewIssuerStore(nil)
-
-	defer serveAdmin(log, *adminAddr, destinationAdminMux(reg, server, issuers, *pprof))()
-
-	log.Info("waiting for the issuer", "secret", *namespace+"/"+*issuerSecret)
-	if err := identity.WatchIssuerSecret(ctx, log, kube, issuers, *namespace, *issuerSecret); err != nil {
-		return err
+	// The identity service's own leaf is checked as a proxy checks it: its identity, in the
+	// bundle current at each handshake.
+	idServer := trust.ID{TrustDomain: *trustDomain, Namespace: *namespace, ServiceAccount: identityServiceAccount}
+	var leaves *certs.Manager // made below, with the client this connection makes
+	idConn, err := identityclient.DialFunc(*identityAddr, func() *trust.Bundle { return leaves.Bundle() }, idServer)
+	if err != nil {
+		return fmt.Errorf("--identity-addr: %w", err)
 	}
+	defer idConn.Close()
+	leaves = certs.NewManager(self, nil, certs.CertifierFunc(identityclient.RequestWithTokenFile(identityv1.NewIdentityClient(idConn), self, *tokenFile, 10*time.Second)), log)
+
+	defer serveAdmin(log, *adminAddr, destinationAdminMux(reg, server, leaves, *pprof))()
+
+	log.Info("waiting for the trust bundle", "file", *bundleFile)
+	first := make(chan struct{})
+	var once sync.Once
+	go destination.FollowBundleFile(ctx, log, *bundleFile, 10*time.Second, func(b *trust.Bundle) {
+		leaves.SetBundle(b)
+		once.Do(func() { close(first) })
+	})
+	select {
+	case <-first:
+	case <-ctx.Done():
+		return nil
+	}
+	go leaves.Run(ctx)
 	log.Info("filling the caches of policy objects, Services, EndpointSlices and Pods")
 	if err := server.Start(ctx); err != nil {
 		return err
+	}
+	log.Info("waiting for this service's leaf from the identity service", "identity", self.String(), "identityAddr", *identityAddr)
+	select {
+	case <-leaves.Ready():
+	case <-ctx.Done():
+		return nil
 	}
 
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	tlsConfig := destination.TLSConfig(identity.NewServingCertificate(self, issuers, nil), issuers, *trustDomain, nil)
+	tlsConfig := destination.TLSConfig(leaves, *trustDomain, nil)
 	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConfig)), grpc.MaxRecvMsgSize(16<<10),
 		// Every proxy holds a stream open, mostly idle: small per-connection buffers, the
 		// write buffer given back between writes, keep a few hundred proxies cheap.
@@ -122,9 +152,9 @@ func runDestination(ctx context.Context, args []string) error {
 	return g.Serve(lis)
 }
 
-// destinationAdminMux serves the metrics, and readiness once the issuer is loaded and the
-// caches are filled; Go's profiles when asked.
-func destinationAdminMux(reg *prometheus.Registry, server *destination.Server, issuers *identity.IssuerStore, pprof bool) *http.ServeMux {
+// destinationAdminMux serves the metrics, and readiness once the service holds its first
+// leaf and the caches are filled; Go's profiles when asked.
+func destinationAdminMux(reg *prometheus.Registry, server *destination.Server, leaves *certs.Manager, pprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	if pprof {
 		mux.HandleFunc("/debug/pprof/", httppprof.Index)
@@ -133,8 +163,10 @@ func destinationAdminMux(reg *prometheus.Registry, server *destination.Server, i
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
-		case issuers.Current() == nil:
-			http.Error(w, "no issuer loaded", http.StatusServiceUnavailable)
+		case leaves.Bundle() == nil:
+			http.Error(w, "no trust bundle loaded", http.StatusServiceUnavailable)
+		case leaves.Leaf() == nil:
+			http.Error(w, "no leaf from the identity service yet", http.StatusServiceUnavailable)
 		case !server.Ready():
 			http.Error(w, "caches not filled", http.StatusServiceUnavailable)
 		default:

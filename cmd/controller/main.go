@@ -72,6 +72,10 @@ func run(ctx context.Context, args []string) error {
 	}
 }
 
+// identityServiceAccount is the identity service's ServiceAccount, which names its serving
+// certificate: the destination service, as every proxy, expects it there.
+const identityServiceAccount = "meshfed-identity"
+
 func runIdentity(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("identity", flag.ContinueOnError)
 	addr := fs.String("addr", ":8080", "address of the gRPC listener")
@@ -80,7 +84,7 @@ func runIdentity(ctx context.Context, args []string) error {
 	trustDomain := fs.String("trust-domain", "", "this cluster's trust domain, e.g. west.meshfed.local (required)")
 	namespace := fs.String("namespace", "mesh-system", "namespace of the issuer Secret, and this service's own")
 	issuerSecret := fs.String("issuer-secret", "meshfed-identity-issuer", "Secret holding the issuer (tls.crt, tls.key, ca.crt)")
-	serviceAccount := fs.String("service-account", "meshfed-identity", "this service's ServiceAccount, which names its own certificate")
+	serviceAccount := fs.String("service-account", identityServiceAccount, "this service's ServiceAccount, which names its own certificate")
 	leafTTL := fs.Duration("leaf-ttl", identity.DefaultLeafTTL, "life of the leaves signed")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -11,7 +11,7 @@ func RepoImage(binary string) string { return Registry + "/" + binary + ":" + Ve
 
 // ToolByName returns the tool built from hack/tools/<name>.
 func ToolByName(name string) (Tool, bool) {
-	for _, t := range []Tool{Kubernetes(), CoreDNS(), CertManager(), MetalLB()} {
+	for _, t := range []Tool{Kubernetes(), CoreDNS(), CertManager(), MetalLB(), Helm()} {
 		if t.Name == name {
 			return t, true
 		}

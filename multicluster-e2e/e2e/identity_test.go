@@ -37,7 +37,7 @@ func TestIdentity(t *testing.T) {
 			return err
 		})
 		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
-		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--cluster-name", c))
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--cluster-name", c, "--identity-external-issuer"))
 	}
 	for _, c := range []string{"west", "east"} {
 		if _, err := e.kubectl(ctx, c, "", "-n", "mesh-system", "wait", "--for=condition=Available", "deployment/meshfed-identity", "--timeout=90s"); err != nil {

@@ -37,7 +37,7 @@ func TestMesh(t *testing.T) {
 		return err
 	})
 	e.apply(t, ctx, "west", e.mesh(t, ctx, "west", "install", "--crds"))
-	installYAML := e.mesh(t, ctx, "west", "install", "--cluster-name", "west")
+	installYAML := e.mesh(t, ctx, "west", "install", "--cluster-name", "west", "--identity-external-issuer")
 	eventually(t, 60*time.Second, "the control plane to apply (its Certificates wait on cert-manager's webhook)", func() error {
 		_, err := e.kubectl(ctx, "west", installYAML, "apply", "-f", "-")
 		return err

@@ -29,6 +29,11 @@
 // headless parent of per-pod gateway mirrors is not in the mesh: its DNS answers are the
 // per-pod mirrors' cluster IPs, each resolved as a Service of its own.
 //
+// Its listener (TLSConfig) serves the service's own workload leaf, which a certs.Manager gets
+// from the identity service and renews as a proxy's does, and requires of every caller a leaf
+// of this cluster's trust domain chaining to the trust bundle, which FollowBundleFile reads
+// from the mounted ConfigMap. It never holds the issuer's key.
+//
 // It does not choose endpoints (the proxy balances), enforce policy, mirror Services (pkg/mirror
 // does), or answer clusterset names (<svc>.<ns>.svc.clusterset.local), per-pod names of a
 // headless Service (<pod>.<svc>.<ns>.svc...) or ExternalName Services: those are not in the

@@ -44,7 +44,7 @@ const testDomain = "west.meshfed.local"
 var suite struct {
 	cluster *testenv.Cluster
 	admin   kubernetes.Interface
-	// service reaches the apiserver with the RBAC of deploy/controlplane/destination.yaml.
+	// service reaches the apiserver with the RBAC of deploy/charts/meshfed/templates/destination.yaml.
 	service kubernetes.Interface
 	// serviceDynamic is the same user's dynamic client, for policy objects.
 	serviceDynamic dynamic.Interface
@@ -124,7 +124,7 @@ func setUp(ctx context.Context, c *testenv.Cluster) error {
 	return nil
 }
 
-// serviceClient binds a user to the ClusterRole and Role of the rendered manifest, with
+// serviceClient binds a user to the ClusterRole (and any Role) of the rendered manifest, with
 // their rules as they are, and returns a client as that user: the tests then prove the
 // manifest's RBAC is enough.
 func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Interface) (kubernetes.Interface, dynamic.Interface, error) {
@@ -139,7 +139,7 @@ func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Int
 	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user}}
 	var bound int
 	for _, m := range manifests {
-		if m.Path != "controlplane/destination.yaml" {
+		if m.Path != "charts/meshfed/templates/destination.yaml" {
 			continue
 		}
 		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(m.Data), 4096)
@@ -184,8 +184,8 @@ func serviceClient(ctx context.Context, c *testenv.Cluster, admin kubernetes.Int
 			}
 		}
 	}
-	if bound != 2 {
-		return nil, nil, fmt.Errorf("controlplane/destination.yaml gave %d roles; want a ClusterRole and a Role", bound)
+	if bound != 1 {
+		return nil, nil, fmt.Errorf("charts/meshfed/templates/destination.yaml gave %d roles; want a ClusterRole alone (the service reads no Secret)", bound)
 	}
 	kubeconfig, err := c.Kubeconfig(envtest.User{Name: user})
 	if err != nil {

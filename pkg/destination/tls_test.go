@@ -18,18 +18,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
-	"github.com/meshfed/meshfed/pkg/identity"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
+	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
-// The listener as cmd/controller makes it: its certificate and the bundle from the issuer
-// Secret, read with the manifest's RBAC; a proxy's leaf accepted, no certificate, another
-// cluster's leaf or a stranger's refused.
+// The listener as cmd/controller makes it: its own workload leaf held by a certs.Manager
+// (signed here as the identity service would sign it), proxies checked against the manager's
+// bundle; a proxy's leaf accepted, no certificate, another cluster's leaf or a stranger's
+// refused. The service's user may not read the issuer Secret: it has no need to.
 func TestTLS(t *testing.T) {
 	ctx := testContext(t)
 	now := time.Now()
@@ -45,33 +46,21 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := west.KeyPEM()
-	if err != nil {
-		t.Fatal(err)
+	if _, err := suite.service.CoreV1().Secrets(trust.Namespace).Get(ctx, trust.IssuerSecretName, metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("reading the issuer Secret as the service: %v, want forbidden", err)
 	}
-	if _, err := suite.admin.CoreV1().Secrets(trust.Namespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: trust.IssuerSecretName, Namespace: trust.Namespace},
-		Type:       corev1.SecretTypeTLS,
-		Data: map[string][]byte{
-			corev1.TLSCertKey: west.CertPEM(), corev1.TLSPrivateKeyKey: key, corev1.ServiceAccountRootCAKey: trust.EncodeCertificates(anchor.Cert),
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		suite.admin.CoreV1().Secrets(trust.Namespace).Delete(context.Background(), trust.IssuerSecretName, metav1.DeleteOptions{})
-	})
-	issuers := identity.NewIssuerStore(nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := identity.WatchIssuerSecret(ctx, log, suite.service, issuers, trust.Namespace, trust.IssuerSecretName); err != nil {
+	self := ServiceID(testDomain, trust.Namespace)
+	leaves := certs.NewManager(self, trust.NewBundle(anchor.Cert), nil, log)
+	own := leaf(t, west, self)
+	if err := leaves.Set(&identityclient.Leaf{Key: own.PrivateKey.(*ecdsa.PrivateKey), Certificate: own.Leaf, Intermediates: []*x509.Certificate{west.Cert}}); err != nil {
 		t.Fatal(err)
 	}
-	self := ServiceID(testDomain, trust.Namespace)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(TLSConfig(identity.NewServingCertificate(self, issuers, nil), issuers, testDomain, nil))))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(TLSConfig(leaves, testDomain, nil))))
 	destinationv1.RegisterDestinationServer(g, suite.server)
 	go g.Serve(lis)
 	defer g.Stop()
@@ -94,7 +83,7 @@ func TestTLS(t *testing.T) {
 		{"a proxy of another cluster", leaf(t, east, trust.ID{TrustDomain: "east.meshfed.local", Namespace: "shop", ServiceAccount: "web"}), `is of trust domain "east.meshfed.local"`},
 		{"another anchor", leaf(t, strangerIssuer, trust.ID{TrustDomain: testDomain, Namespace: "shop", ServiceAccount: "web"}), "does not chain to an anchor"},
 	}
-	verify := TLSConfig(identity.NewServingCertificate(self, issuers, nil), issuers, testDomain, nil).VerifyConnection
+	verify := TLSConfig(leaves, testDomain, nil).VerifyConnection
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := identityclient.ClientTLSConfig(trust.NewBundle(anchor.Cert), self, nil)

@@ -168,7 +168,15 @@ func TestMetricsLabels(t *testing.T) {
 		t.Fatalf("request: %d", code)
 	}
 	want := fmt.Sprintf(`meshfed_proxy_requests_total{authority="198.18.200.1",client_id=%q,direction="inbound",dst_workload="api",remote_cluster="",server_id="",src_workload="",status_code="200",tls="true"} 1`, clientID.String())
-	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP meshfed_proxy_requests_total HTTP requests, by direction, both sides and response status.\n# TYPE meshfed_proxy_requests_total counter\n"+want+"\n"), "meshfed_proxy_requests_total"); err != nil {
+	// The request is counted once the response is written, which the client may read first:
+	// wait for the count rather than race it.
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = testutil.GatherAndCompare(reg, strings.NewReader("# HELP meshfed_proxy_requests_total HTTP requests, by direction, both sides and response status.\n# TYPE meshfed_proxy_requests_total counter\n"+want+"\n"), "meshfed_proxy_requests_total"); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		t.Error(err)
 	}
 }

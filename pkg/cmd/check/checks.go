@@ -24,7 +24,7 @@ import (
 )
 
 const (
-	installHint = "install the control plane: mesh install --cluster-name <name> | kubectl apply -f -"
+	installHint = "install the control plane: mesh install --cluster-name <name> --identity-external-issuer | kubectl apply -f - (or --anchor DIR in place of --identity-external-issuer, see mesh install --help)"
 	// ProxyContainer is the proxy's container (or native sidecar) in a meshed pod.
 	ProxyContainer = "meshfed-proxy"
 )

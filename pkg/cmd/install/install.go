@@ -1,14 +1,19 @@
 package install
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -19,15 +24,22 @@ type Options struct {
 	CRDs        bool
 	HA          bool
 	Images      cmdutil.ImageFlags
+	// ExternalIssuer says the issuer Secret and the trust bundle come from elsewhere
+	// (cert-manager through 'mesh trust cluster --cert-manager', or any tool); AnchorDir
+	// says install makes them from this anchor. Exactly one is given.
+	ExternalIssuer bool
+	AnchorDir      string
 
 	cmdutil.IOStreams
+	// now dates the issuer made from AnchorDir; tests fix it.
+	now func() time.Time
 }
 
 // NewCmdInstall returns `mesh install`.
 func NewCmdInstall(streams cmdutil.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	o := &Options{IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "install --crds | --cluster-name NAME",
+		Use:   "install --crds | --cluster-name NAME (--identity-external-issuer | --anchor DIR)",
 		Short: "Print a cluster's control plane, for kubectl apply",
 		Long: `install prints, for kubectl apply -f -, in two steps as the CRDs must be established
 before what uses them:
@@ -47,25 +59,49 @@ Then, without --crds, the control plane of one cluster:
     from cert-manager (a CA Issuer of its own in mesh-system), with its least-privilege
     RBAC: watch namespaces, read the trust bundle ConfigMap and its own Secret.
   - the destination service (Deployment and Service meshfed-destination, gRPC on 8086),
-    which tells proxies the endpoints, identities and policies of what they reach.
+    which tells proxies the endpoints, identities and policies of what they reach. It
+    serves with a workload leaf of its own from the identity service, as a proxy gets
+    one, and reads no Secret.
 
 --ha runs three replicas of each, with PodDisruptionBudgets.
 
-The identity service signs with the issuer Secret meshfed-identity-issuer in mesh-system:
-apply 'mesh trust cluster' first, or the service waits, not ready, until it exists; so
-does the injector for the trust bundle. The injector needs cert-manager. Each
-cluster has its own name and trust domain (<cluster>.meshfed.local by default): a
-workload's identity is spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
+The identity service signs with the issuer Secret meshfed-identity-issuer in mesh-system,
+and every part trusts the anchors of the ConfigMap meshfed-trust-bundle there. Say where
+they come from, one of:
+
+--identity-external-issuer: from outside, applied before or after: cert-manager makes and
+    renews the issuer ('mesh trust cluster --cert-manager' sets it up), or any other tool
+    writes the Secret and the ConfigMap. install prints no issuer. Until they exist the
+    identity service waits, not ready; so do the injector and the destination service.
+    This is the way to run a cluster for long: the issuer is renewed with no one to
+    remember it.
+
+--anchor DIR: from the anchor in DIR (ca.crt and ca.key, as 'mesh trust anchor' wrote
+    them): install makes the cluster's issuer, as 'mesh trust cluster' without
+    --cert-manager does (valid a year, or less if the anchor ends sooner), and prints its
+    Secret, with its private key, and the trust bundle ConfigMap (the anchor alone) with
+    the control plane: one command installs a working control plane. Pipe the output to
+    kubectl, do not keep it. Renew the issuer by running the same command again before
+    it ends, or move to cert-manager with 'mesh trust cluster --cert-manager'.
+
+The injector needs cert-manager either way, for its serving certificate. Each cluster has
+its own name and trust domain (<cluster>.meshfed.local by default): a workload's identity
+is spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
 
 It reads no cluster.`,
-		Example: `  # Trust first, then the CRDs, then the control plane, in the cluster west
+		Example: `  # cert-manager keeps the issuer: trust first, then the CRDs, then the control plane
+  mesh trust anchor --out ./anchor
   mesh trust cluster --anchor ./anchor --cluster west --cert-manager | kubectl --context west apply -f -
   mesh install --crds | kubectl --context west apply -f -
-  mesh install --cluster-name west | kubectl --context west apply -f -
+  mesh install --cluster-name west --identity-external-issuer | kubectl --context west apply -f -
   mesh --context west check --wait 2m
 
+  # The issuer made here from the anchor, with the control plane, in one step
+  mesh install --crds | kubectl --context west apply -f -
+  mesh install --cluster-name west --anchor ./anchor | kubectl --context west apply -f -
+
   # From your own registry
-  mesh install --cluster-name west --registry registry.example.com/meshfed --version v0.1.0`,
+  mesh install --cluster-name west --identity-external-issuer --registry registry.example.com/meshfed --version v0.1.0`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := o.Complete(); err != nil {
@@ -80,6 +116,8 @@ It reads no cluster.`,
 	cmd.Flags().StringVar(&o.ClusterName, "cluster-name", "", "the name the federation knows this cluster by, such as west (required)")
 	cmd.Flags().BoolVar(&o.CRDs, "crds", false, "print the CRDs only, to apply before the control plane")
 	cmd.Flags().BoolVar(&o.HA, "ha", false, "three replicas of each control-plane server, with disruption budgets")
+	cmd.Flags().BoolVar(&o.ExternalIssuer, "identity-external-issuer", false, "the issuer Secret and the trust bundle come from elsewhere ('mesh trust cluster --cert-manager', or any tool): print no issuer")
+	cmd.Flags().StringVar(&o.AnchorDir, "anchor", "", "folder of the anchor (ca.crt and ca.key, as 'mesh trust anchor' wrote them): make the cluster's issuer and trust bundle from it and print them too")
 	cmd.Flags().StringVar(&o.TrustDomain, "trust-domain", "", "the cluster's trust domain (default <cluster-name>.meshfed.local); the same as given to 'mesh trust cluster'")
 	o.Images.AddFlags(cmd.Flags(), "the control plane's images")
 	return cmd
@@ -96,8 +134,8 @@ func (o *Options) Complete() error {
 // Validate checks the flags.
 func (o *Options) Validate() error {
 	if o.CRDs {
-		if o.ClusterName != "" || o.HA {
-			return fmt.Errorf("--crds prints the CRDs alone, the same for every cluster: run it without --cluster-name and --ha, then install again without --crds")
+		if o.ClusterName != "" || o.HA || o.ExternalIssuer || o.AnchorDir != "" {
+			return fmt.Errorf("--crds prints the CRDs alone, the same for every cluster: run it without --cluster-name, --ha, --identity-external-issuer and --anchor, then install again without --crds")
 		}
 		return nil
 	}
@@ -110,6 +148,12 @@ func (o *Options) Validate() error {
 	if err := trust.ValidateTrustDomain(o.TrustDomain); err != nil {
 		return fmt.Errorf("--trust-domain: %w", err)
 	}
+	switch {
+	case o.ExternalIssuer && o.AnchorDir != "":
+		return errors.New("--identity-external-issuer and --anchor exclude each other: give --identity-external-issuer when the issuer comes from elsewhere (such as 'mesh trust cluster --cert-manager'), or --anchor DIR for install to make it from the anchor in DIR")
+	case !o.ExternalIssuer && o.AnchorDir == "":
+		return errors.New("say where the cluster's issuer comes from: --identity-external-issuer when it comes from elsewhere (cert-manager through 'mesh trust cluster --cert-manager', applied before or after), or --anchor DIR for install to make it, and the trust bundle, from the anchor 'mesh trust anchor --out DIR' wrote")
+	}
 	return o.Images.Validate("controller", "proxy")
 }
 
@@ -119,12 +163,38 @@ func (o *Options) Run() error {
 		return printManifests(o.Out, deploy.PolicyCRDs(), false)
 	}
 	manifests, err := deploy.ControlPlane(deploy.ControlPlaneValues{
-		Registry: o.Images.Registry, Version: o.Images.Version, TrustDomain: o.TrustDomain, HA: o.HA,
+		Registry: o.Images.Registry, Version: o.Images.Version, ClusterName: o.ClusterName, TrustDomain: o.TrustDomain, HA: o.HA,
 	})
 	if err != nil {
 		return err
 	}
+	if o.AnchorDir != "" {
+		issuer, err := o.issuer()
+		if err != nil {
+			return err
+		}
+		// After the namespace, which the first manifest makes, before what reads them.
+		manifests = slices.Insert(manifests, 1, issuer)
+	}
 	return printManifests(o.Out, manifests, false)
+}
+
+// issuer makes the cluster's issuer from the anchor in AnchorDir as 'mesh trust cluster'
+// does without --cert-manager, and returns its Secret and the trust bundle ConfigMap (not
+// the namespace: the control plane's own manifest makes it).
+func (o *Options) issuer() (deploy.Manifest, error) {
+	s, err := trustcmd.NewStandalone("--anchor", o.AnchorDir, o.ClusterName, nil, trust.DefaultIssuerValidity, o.now())
+	if err != nil {
+		return deploy.Manifest{}, err
+	}
+	objs := slices.DeleteFunc(s.Objects, func(obj runtime.Object) bool {
+		return obj.GetObjectKind().GroupVersionKind().Kind == "Namespace"
+	})
+	var b bytes.Buffer
+	if err := cmdutil.PrintYAML(&b, objs...); err != nil {
+		return deploy.Manifest{}, err
+	}
+	return deploy.Manifest{Path: "the issuer made from --anchor " + o.AnchorDir, Data: b.Bytes()}, nil
 }
 
 // printManifests prints every document of manifests, whole, or only what kubectl delete

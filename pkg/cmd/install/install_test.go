@@ -30,7 +30,7 @@ func run(args ...string) (string, error) {
 
 func TestInstallGolden(t *testing.T) {
 	for name, args := range map[string][]string{
-		"install.golden":      {"--cluster-name", "west"},
+		"install.golden":      {"--cluster-name", "west", "--identity-external-issuer"},
 		"install_crds.golden": {"--crds"},
 	} {
 		out, err := run(args...)
@@ -43,7 +43,7 @@ func TestInstallGolden(t *testing.T) {
 
 // --ha: three replicas of each server, and a disruption budget each.
 func TestInstallHA(t *testing.T) {
-	out, err := run("--cluster-name", "west", "--ha")
+	out, err := run("--cluster-name", "west", "--identity-external-issuer", "--ha")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func TestUninstallGolden(t *testing.T) {
 
 // The trust domain and the images are all that differ between clusters and registries.
 func TestInstallValues(t *testing.T) {
-	def, err := run("--cluster-name", "west")
+	def, err := run("--cluster-name", "west", "--identity-external-issuer")
 	if err != nil {
 		t.Fatal(err)
 	}
-	custom, err := run("--cluster-name", "west", "--trust-domain", "prod.example.com", "--registry", "registry.example.com/meshfed", "--version", "v0.1.0")
+	custom, err := run("--cluster-name", "west", "--identity-external-issuer", "--trust-domain", "prod.example.com", "--registry", "registry.example.com/meshfed", "--version", "v0.1.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +105,15 @@ func TestInstallBadInput(t *testing.T) {
 	}{
 		{nil, "--cluster-name is required"},
 		{[]string{"--crds", "--cluster-name", "west"}, "--crds prints the CRDs alone"},
-		{[]string{"--cluster-name", "West"}, "--cluster-name: cluster name \"West\" is not a DNS-1123 label"},
-		{[]string{"--cluster-name", "west", "--trust-domain", "Prod.Example"}, "--trust-domain: the trust domain \"Prod.Example\" is not lower case"},
-		{[]string{"--cluster-name", "west", "--trust-domain", "a_b"}, "--trust-domain: the trust domain \"a_b\" is not a DNS name"},
-		{[]string{"--cluster-name", "west", "--version", "v1:2"}, "--version \"v1:2\" is not an image tag"},
-		{[]string{"--cluster-name", "west", "extra"}, "unknown command"},
+		{[]string{"--crds", "--identity-external-issuer"}, "--crds prints the CRDs alone"},
+		{[]string{"--cluster-name", "West", "--identity-external-issuer"}, "--cluster-name: cluster name \"West\" is not a DNS-1123 label"},
+		{[]string{"--cluster-name", "west", "--identity-external-issuer", "--trust-domain", "Prod.Example"}, "--trust-domain: the trust domain \"Prod.Example\" is not lower case"},
+		{[]string{"--cluster-name", "west", "--identity-external-issuer", "--trust-domain", "a_b"}, "--trust-domain: the trust domain \"a_b\" is not a DNS name"},
+		{[]string{"--cluster-name", "west", "--identity-external-issuer", "--version", "v1:2"}, "--version \"v1:2\" is not an image tag"},
+		{[]string{"--cluster-name", "west", "--identity-external-issuer", "extra"}, "unknown command"},
+		{[]string{"--cluster-name", "west"}, "say where the cluster's issuer comes from: --identity-external-issuer when"},
+		{[]string{"--cluster-name", "west", "--identity-external-issuer", "--anchor", "./anchor"}, "--identity-external-issuer and --anchor exclude each other"},
+		{[]string{"--cluster-name", "west", "--anchor", "/nonexistent"}, "--anchor /nonexistent: there is no ca.crt"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

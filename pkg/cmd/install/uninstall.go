@@ -20,7 +20,7 @@ injected run on until their pods are recreated: first remove the meshfed.io/inje
 annotation from the workloads (or namespaces) and restart them.
 
 The namespace mesh-system goes too, and with it the issuer and the trust bundle that
-'mesh trust cluster' put there. What that command put elsewhere (with --cert-manager, the
+'mesh trust cluster' (or 'mesh install --anchor') put there. What that command put elsewhere (with --cert-manager, the
 anchor Secret in cert-manager's namespace and the ClusterIssuer) stays: delete it by piping
 the same command to kubectl delete.`,
 		Example: `  mesh uninstall | kubectl delete --ignore-not-found -f -

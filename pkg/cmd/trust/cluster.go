@@ -123,23 +123,28 @@ func (o *ClusterOptions) Validate() error {
 
 // Run prints the objects, and on stderr what they are.
 func (o *ClusterOptions) Run() error {
-	anchor, err := readAnchor("--anchor", o.AnchorDir)
-	if err != nil {
-		return err
-	}
-	bundle := trust.NewBundle(anchor.Cert)
+	var more *trust.Bundle
 	if o.BundleFile != "" {
-		more, err := readBundleFile("--bundle", o.BundleFile)
-		if err != nil {
+		var err error
+		if more, err = readBundleFile("--bundle", o.BundleFile); err != nil {
 			return err
 		}
-		bundle = trust.NewBundle(append(bundle.Anchors(), more.Anchors()...)...)
 	}
 	var (
-		objs []runtime.Object
-		what string
+		objs   []runtime.Object
+		bundle *trust.Bundle
+		what   string
+		err    error
 	)
 	if o.CertManager {
+		var anchor *trust.CA
+		if anchor, err = readAnchor("--anchor", o.AnchorDir); err != nil {
+			return err
+		}
+		bundle = trust.NewBundle(anchor.Cert)
+		if more != nil {
+			bundle = trust.NewBundle(append(bundle.Anchors(), more.Anchors()...)...)
+		}
 		objs, err = certmanager.CertManagerObjects(o.Cluster, anchor, bundle, o.CertManagerNamespace)
 		what = fmt.Sprintf(`  - the Secret %s/%s: the anchor and its private key, for cert-manager;
   - the ClusterIssuer %s, which signs with it;
@@ -148,15 +153,14 @@ func (o *ClusterOptions) Run() error {
 `, o.CertManagerNamespace, trust.AnchorSecretName, trust.AnchorIssuerName, trust.Namespace, trust.IssuerCertificateName,
 			trust.IssuerCommonName(o.Cluster), hours(trust.IssuerDuration-trust.IssuerRenewBefore))
 	} else {
-		var issuer *trust.CA
-		issuer, err = trust.NewIssuer(anchor, trust.IssuerCommonName(o.Cluster), o.IssuerValidity, o.now())
-		if err != nil {
-			return fmt.Errorf("--anchor %s: %w", o.AnchorDir, err)
+		var s *Standalone
+		if s, err = NewStandalone("--anchor", o.AnchorDir, o.Cluster, more, o.IssuerValidity, o.now()); err != nil {
+			return err
 		}
-		objs, err = certmanager.StandaloneObjects(issuer, anchor.Cert, bundle)
+		objs, bundle = s.Objects, s.Bundle
 		what = fmt.Sprintf("  - the Secret %s/%s: the issuer %q and its private key,\n    valid until %s;\n",
-			trust.Namespace, trust.IssuerSecretName, issuer.Cert.Subject.CommonName, date(issuer.Cert.NotAfter))
-		if want := o.now().Add(o.IssuerValidity); issuer.Cert.NotAfter.Before(want) {
+			trust.Namespace, trust.IssuerSecretName, s.Issuer.Cert.Subject.CommonName, date(s.Issuer.Cert.NotAfter))
+		if want := o.now().Add(o.IssuerValidity); s.Issuer.Cert.NotAfter.Before(want) {
 			what += fmt.Sprintf("    (not for --issuer-validity %s: no issuer outlives its anchor, which ends then)\n", o.IssuerValidity)
 		}
 	}

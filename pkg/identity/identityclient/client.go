@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,6 +28,12 @@ const Audience = "identity.meshfed.io"
 // server must prove it is server (its leaf chains to the bundle and names that identity);
 // host names play no part.
 func ClientTLSConfig(bundle *trust.Bundle, server trust.ID, now func() time.Time) *tls.Config {
+	return ClientTLSConfigFunc(func() *trust.Bundle { return bundle }, server, now)
+}
+
+// ClientTLSConfigFunc is ClientTLSConfig with the bundle asked of bundle at each handshake,
+// for a workload that follows a bundle changing while it runs.
+func ClientTLSConfigFunc(bundle func() *trust.Bundle, server trust.ID, now func() time.Time) *tls.Config {
 	if now == nil {
 		now = time.Now
 	}
@@ -45,7 +53,7 @@ func ClientTLSConfig(bundle *trust.Bundle, server trust.ID, now func() time.Time
 				}
 				certs[i] = c
 			}
-			got, err := bundle.Verify(certs[0], certs[1:], now())
+			got, err := bundle().Verify(certs[0], certs[1:], now())
 			if err != nil {
 				return fmt.Errorf("identity service certificate: %w", err)
 			}
@@ -60,6 +68,11 @@ func ClientTLSConfig(bundle *trust.Bundle, server trust.ID, now func() time.Time
 // Dial connects to the identity service at addr.
 func Dial(addr string, bundle *trust.Bundle, server trust.ID) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(ClientTLSConfig(bundle, server, nil))))
+}
+
+// DialFunc is Dial with the bundle asked of bundle at each handshake.
+func DialFunc(addr string, bundle func() *trust.Bundle, server trust.ID) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(ClientTLSConfigFunc(bundle, server, nil))))
 }
 
 // Leaf is what a workload holds after Certify: its key, its leaf and the chain above it.
@@ -113,4 +126,19 @@ func Request(ctx context.Context, client identityv1.IdentityClient, id trust.ID,
 		out.Intermediates = append(out.Intermediates, c)
 	}
 	return out, nil
+}
+
+// RequestWithTokenFile returns a function asking client for a leaf for id, as Request does,
+// with the token read from tokenFile at each call (the kubelet rotates projected tokens) and
+// each call given at most timeout. It is what a pod's certs.Manager certifies with.
+func RequestWithTokenFile(client identityv1.IdentityClient, id trust.ID, tokenFile string, timeout time.Duration) func(context.Context) (*Leaf, error) {
+	return func(ctx context.Context) (*Leaf, error) {
+		token, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("the projected token: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return Request(ctx, client, id, []byte(strings.TrimSpace(string(token))))
+	}
 }

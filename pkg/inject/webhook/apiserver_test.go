@@ -56,7 +56,7 @@ func (w *warnings) take() string {
 	return s
 }
 
-// injectorManifest is deploy/controlplane/injector.yaml as `mesh install` renders it.
+// injectorManifest is deploy/charts/meshfed/templates/injector.yaml as `mesh install` renders it.
 func injectorManifest(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
 	ms, err := deploy.ControlPlane(deploy.ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", TrustDomain: "west.meshfed.local"})
@@ -64,7 +64,7 @@ func injectorManifest(t *testing.T) []*unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.Path == "controlplane/injector.yaml" {
+		if m.Path == "charts/meshfed/templates/injector.yaml" {
 			docs, err := cmdutil.DecodeDocuments(m.Data)
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +72,7 @@ func injectorManifest(t *testing.T) []*unstructured.Unstructured {
 			return docs
 		}
 	}
-	t.Fatal("no controlplane/injector.yaml")
+	t.Fatal("no charts/meshfed/templates/injector.yaml")
 	return nil
 }
 

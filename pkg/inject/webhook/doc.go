@@ -12,5 +12,5 @@
 //
 // It does not decide what injection is (pkg/inject does), issue its own certificate
 // (cert-manager does, and its cainjector fills the webhook's caBundle), or register itself
-// with the apiserver (deploy/controlplane/injector.yaml does).
+// with the apiserver (deploy/charts/meshfed/templates/injector.yaml does).
 package webhook

@@ -1,6 +1,6 @@
 package webhook
 
-// Names the webhook and its manifest (deploy/controlplane/injector.yaml) share.
+// Names the webhook and its manifest (deploy/charts/meshfed/templates/injector.yaml) share.
 const (
 	// Name is the webhook's Service, Deployment, ServiceAccount, cert-manager Certificate
 	// and MutatingWebhookConfiguration, in mesh-system.

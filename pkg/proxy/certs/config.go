@@ -125,5 +125,5 @@ func (m *Manager) verifyPeer(certs []*x509.Certificate) (trust.ID, error) {
 	if len(certs) == 0 {
 		return trust.ID{}, errors.New("no certificate")
 	}
-	return m.bundle.Verify(certs[0], certs[1:], m.now())
+	return m.Bundle().Verify(certs[0], certs[1:], m.now())
 }

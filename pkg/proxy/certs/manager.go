@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
@@ -29,8 +30,10 @@ const RenewAt = 0.7
 
 // Manager holds the proxy's current leaf and renews it.
 type Manager struct {
-	id        trust.ID
-	bundle    *trust.Bundle
+	id trust.ID
+	// bundle may be replaced while the manager runs (SetBundle): a service that follows the
+	// trust bundle ConfigMap takes a new anchor with no restart.
+	bundle    atomic.Pointer[trust.Bundle]
 	certifier Certifier
 	log       *slog.Logger
 	now       func() time.Time
@@ -44,14 +47,20 @@ type Manager struct {
 
 // NewManager returns a manager for id, whose peers are checked against bundle.
 func NewManager(id trust.ID, bundle *trust.Bundle, certifier Certifier, log *slog.Logger) *Manager {
-	return &Manager{id: id, bundle: bundle, certifier: certifier, log: log, now: time.Now, ready: make(chan struct{})}
+	m := &Manager{id: id, certifier: certifier, log: log, now: time.Now, ready: make(chan struct{})}
+	m.bundle.Store(bundle)
+	return m
 }
 
 // ID is the proxy's own identity.
 func (m *Manager) ID() trust.ID { return m.id }
 
 // Bundle is the trust bundle peers are checked against.
-func (m *Manager) Bundle() *trust.Bundle { return m.bundle }
+func (m *Manager) Bundle() *trust.Bundle { return m.bundle.Load() }
+
+// SetBundle replaces the trust bundle, for the next handshake and the next leaf. Connections
+// already made keep the peers they checked.
+func (m *Manager) SetBundle(b *trust.Bundle) { m.bundle.Store(b) }
 
 // Ready is closed once the first leaf is held.
 func (m *Manager) Ready() <-chan struct{} { return m.ready }
@@ -107,7 +116,7 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) Set(leaf *identityclient.Leaf) error { return m.set(leaf) }
 
 func (m *Manager) set(leaf *identityclient.Leaf) error {
-	got, err := m.bundle.Verify(leaf.Certificate, leaf.Intermediates, m.now())
+	got, err := m.Bundle().Verify(leaf.Certificate, leaf.Intermediates, m.now())
 	if err != nil {
 		return fmt.Errorf("the identity service's leaf: %w", err)
 	}

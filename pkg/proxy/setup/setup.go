@@ -7,12 +7,10 @@
 package setup
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,15 +70,7 @@ func Certs(self trust.ID, bundle *trust.Bundle, identityAddr, tokenFile string, 
 		return nil, nil, err
 	}
 	idClient := identityv1.NewIdentityClient(idConn)
-	manager := certs.NewManager(self, bundle, certs.CertifierFunc(func(ctx context.Context) (*identityclient.Leaf, error) {
-		token, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token: %w", err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return identityclient.Request(ctx, idClient, self, []byte(strings.TrimSpace(string(token))))
-	}), log)
+	manager := certs.NewManager(self, bundle, certs.CertifierFunc(identityclient.RequestWithTokenFile(idClient, self, tokenFile, 10*time.Second)), log)
 	return manager, idConn, nil
 }
 
