@@ -175,6 +175,9 @@ func (c Config) validate() error {
 	if !c.BindAddr.IsValid() {
 		return errors.New("no BindAddr")
 	}
+	if c.BindAddr.Addr().IsUnspecified() && (!c.AdvertiseAddr.IsValid() || c.AdvertiseAddr.Addr().IsUnspecified()) {
+		return fmt.Errorf("BindAddr %s is no address to reach: give an AdvertiseAddr", c.BindAddr)
+	}
 	if err := c.Credentials.validate(); err != nil {
 		return err
 	}

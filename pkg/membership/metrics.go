@@ -23,7 +23,7 @@ func newMetrics() *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_membership_refused_connections_total",
-			Help: "Gossip connections refused, by direction (inbound: a peer dialled us; outbound: we dialled) and reason (no_certificate, untrusted, not_allowed, handshake, protocol).",
+			Help: "Gossip connections refused, by direction (inbound: a peer dialled us; outbound: we dialled) and reason (no_certificate, untrusted, not_allowed, handshake, protocol, peer_refused).",
 		}, []string{"direction", "reason"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_membership_transport_bytes_total",

@@ -47,6 +47,7 @@ const (
 	reasonNotAllowed    = "not_allowed"    // it chains, but Allowed rejects its identity
 	reasonHandshake     = "handshake"      // anything else in the handshake: not TLS 1.3, timeout, bad ALPN
 	reasonProtocol      = "protocol"       // after the handshake: no protocol chosen, a frame over MaxPacketSize
+	reasonPeerRefused   = "peer_refused"   // the peer refused us with an alert; its log says why
 )
 
 // refusal is the error a peer check returns, so the code that ran the handshake can log

@@ -97,10 +97,6 @@ func newTransport(c transportConfig) (*transport, error) {
 		bound, _ := netip.ParseAddrPort(ln.Addr().String())
 		adv = netip.AddrPortFrom(adv.Addr(), bound.Port())
 	}
-	if adv.Addr().IsUnspecified() {
-		ln.Close()
-		return nil, fmt.Errorf("membership: bound to %s: give an AdvertiseAddr other members can reach", c.bind)
-	}
 	t := &transport{
 		ln:        ln,
 		advertise: adv,
@@ -441,8 +437,12 @@ func (t *transport) untrack(c net.Conn) {
 func (t *transport) refused(direction string, remote net.Addr, name string, err error) {
 	reason := reasonHandshake
 	var r *refusal
-	if errors.As(err, &r) {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &r):
 		reason = r.reason
+	case errors.As(err, &op) && op.Op == "remote error": // how crypto/tls reports the peer's alert
+		reason = reasonPeerRefused
 	}
 	if reason == reasonHandshake && isClosed(err) {
 		// Our own Shutdown cut the handshake short: not the peer's doing.
