@@ -65,12 +65,14 @@ type Config struct {
 // detection well under 2 s. How long it takes, for a pool of fewer than 10 members, where
 // memberlist does not scale the suspicion up:
 //
-//	until some member probes the dead one   0 .. ProbeInterval (each probes one peer a round)
+//	until some member probes the dead one   0 .. 2 × ProbeInterval (each probes its peers in turn, one a round)
 //	the probe fails                         ProbeInterval (direct, indirect and TCP tries all get the round)
 //	suspicion, then dead                    SuspicionMult × ProbeInterval (with no confirmations: the upper bound)
 //	the others hear it                      ~GossipInterval
 //
-// that is 200 + 200 + 800 + 50 ms ≈ 1.25 s at worst, and about 1.1 s typically.
+// that is 400 + 200 + 800 + 50 ms ≈ 1.45 s at worst in a pool of three, about 1.2 s
+// typically; bench/membership measures it against a SIGKILL: p50 1.0 s, max 1.4 s on a quiet
+// machine, max 1.6 s with a build running beside it.
 //
 // False positives: a live member is declared dead only if for a whole round neither the
 // direct probe (within ProbeTimeout), nor the indirect probes through up to three other
