@@ -321,12 +321,20 @@ type westClient struct {
 	metrics   *prometheus.Registry
 }
 
-// hop is the endpoint west's destination service announces for a mirror of an east service.
+// hop is the endpoint west's destination service announces for a mirror of an east service:
+// no identity of its own, so the inner session must prove what the gateway names.
 func (f *federation) hop(authority string) proxy.Endpoint {
 	return proxy.Endpoint{
-		Addr: f.gateway, Identity: &eastAPI,
+		Addr:    f.gateway,
 		Gateway: &proxy.GatewayHop{Identity: eastGW, Authority: authority, Cluster: "east"},
 	}
+}
+
+// pinnedHop is hop with the remote identity the destination service expects.
+func (f *federation) pinnedHop(authority string, id trust.ID) proxy.Endpoint {
+	ep := f.hop(authority)
+	ep.Identity = &id
+	return ep
 }
 
 // client starts a client proxy proving id. Its HTTP requests for host <svc>-east go to
@@ -341,10 +349,12 @@ func (f *federation) client(t *testing.T, id trust.ID) *westClient {
 	p, err := proxy.New(proxy.Config{
 		Certs: f.pki.manager(t, id), Log: quietLog(), Workload: "web", Metrics: c.metrics,
 		Resolver: proxy.StaticResolver{
-			"api-east.shop.svc.cluster.local:8080":  {f.hop(apiAuthority)},
-			"nope-east.shop.svc.cluster.local:8080": {f.hop(noneAuthority)},
-			"bad-east.shop.svc.cluster.local:8080":  {f.hop("10.0.0.1:8080")},
-			tcpDst.String():                         {f.hop(tcpAuthority)},
+			"api-east.shop.svc.cluster.local:8080":    {f.hop(apiAuthority)},
+			"pinned-east.shop.svc.cluster.local:8080": {f.pinnedHop(apiAuthority, eastAPI)},
+			"wrong-east.shop.svc.cluster.local:8080":  {f.pinnedHop(apiAuthority, eastGW)},
+			"nope-east.shop.svc.cluster.local:8080":   {f.hop(noneAuthority)},
+			"bad-east.shop.svc.cluster.local:8080":    {f.hop("10.0.0.1:8080")},
+			tcpDst.String():                           {f.hop(tcpAuthority)},
 		},
 		OriginalDestination: byListener{c.http.Addr().String(): httpDst, c.tcp.Addr().String(): tcpDst}.dst,
 		DetectTimeout:       100 * time.Millisecond,

@@ -283,6 +283,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer up.Close()
 	rc := http.NewResponseController(w)
+	w.Header().Set(proxy.GatewayEndpointIdentityHeader, ep.Identity.String())
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
 		return

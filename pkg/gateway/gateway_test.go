@@ -36,6 +36,10 @@ func TestHTTPAcrossClusters(t *testing.T) {
 			code: 200, body: "HTTP/1.1 /" + marker + " client=" + westWeb.String()},
 		{name: "HTTP/2 from the allowed west workload", id: westWeb, h2c: true, url: "http://api-east.shop.svc.cluster.local:8080/" + marker,
 			code: 200, body: "HTTP/2.0 /" + marker + " client=" + westWeb.String()},
+		{name: "the identity the destination service pins", id: westWeb, url: "http://pinned-east.shop.svc.cluster.local:8080/" + marker,
+			code: 200, body: "HTTP/1.1 /" + marker + " client=" + westWeb.String()},
+		{name: "a pinned identity the remote pod does not prove", id: westWeb, url: "http://wrong-east.shop.svc.cluster.local:8080/wrong",
+			code: http.StatusBadGateway, error: []string{"mTLS to " + apiAuthority, eastAPI.String()}},
 		{name: "another west workload, refused by east's policy", id: westOther, url: "http://api-east.shop.svc.cluster.local:8080/denied",
 			code: http.StatusBadGateway},
 		{name: "a cluster east does not allow", id: northWeb, url: "http://api-east.shop.svc.cluster.local:8080/north",
@@ -77,7 +81,7 @@ func TestHTTPAcrossClusters(t *testing.T) {
 	for p := range f.reached {
 		paths = append(paths, p)
 	}
-	if slices.Contains(paths, "/denied") || slices.Contains(paths, "/north") {
+	if slices.Contains(paths, "/denied") || slices.Contains(paths, "/north") || slices.Contains(paths, "/wrong") {
 		t.Errorf("refused requests reached east's app: %v", paths)
 	}
 	if got := value(t, f.gwMetrics, "meshfed_gateway_refused_total", "north", "not_allowed"); got < 1 {

@@ -22,6 +22,12 @@ import (
 // 200: why it refused, for the calling proxy's error and logs.
 const GatewayReasonHeader = "Meshfed-Gateway-Reason"
 
+// GatewayEndpointIdentityHeader is set by an east-west gateway on a 200 answer to a CONNECT:
+// the identity of the pod it picked, which the caller's inner session must then prove. The
+// caller believes it only within the gateway's own trust domain: the gateway it has
+// authenticated speaks for its own cluster and no other.
+const GatewayEndpointIdentityHeader = "Meshfed-Endpoint-Identity"
+
 // Results of a gateway dial, the label of meshfed_proxy_gateway_dials_total.
 const (
 	gatewayOK       = "ok"
@@ -82,7 +88,7 @@ func (e gatewayError) Unwrap() error { return e.err }
 // dialGateway opens a tunnel through ep's gateway to the remote service ep.Gateway.Authority:
 // a CONNECT stream on the gateway's outer session, as a net.Conn. What the caller writes in it
 // the gateway passes on to a remote pod as it is: the caller's own mTLS.
-func (o *outbound) dialGateway(ctx context.Context, ep Endpoint) (net.Conn, error) {
+func (o *outbound) dialGateway(ctx context.Context, ep Endpoint) (net.Conn, *trust.ID, error) {
 	gw := ep.Gateway
 	named := func(err error) error {
 		return fmt.Errorf("gateway %s (%s) of cluster %q, for %s: %w", ep.Addr, gw.Identity, gw.Cluster, gw.Authority, err)
@@ -113,7 +119,7 @@ func (o *outbound) dialGateway(ctx context.Context, ep Endpoint) (net.Conn, erro
 			err = fmt.Errorf("no answer within %s", o.p.cfg.DialTimeout)
 		}
 		o.p.metrics.gatewayDial(gw.Cluster, gatewayConnErr)
-		return nil, named(err)
+		return nil, nil, named(err)
 	}
 	if err != nil {
 		cancel()
@@ -124,7 +130,7 @@ func (o *outbound) dialGateway(ctx context.Context, ep Endpoint) (net.Conn, erro
 			result = ge.result
 		}
 		o.p.metrics.gatewayDial(gw.Cluster, result)
-		return nil, named(err)
+		return nil, nil, named(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		cancel()
@@ -135,26 +141,45 @@ func (o *outbound) dialGateway(ctx context.Context, ep Endpoint) (net.Conn, erro
 		if reason == "" {
 			reason = "no reason given"
 		}
-		return nil, named(fmt.Errorf("refused: %s: %s", resp.Status, reason))
+		return nil, nil, named(fmt.Errorf("refused: %s: %s", resp.Status, reason))
 	}
-	return &tunnelConn{body: resp.Body, pr: pr, pw: pw, cancel: cancel, local: tunnelAddr("gateway tunnel"), remote: tunnelAddr(gw.Authority)}, nil
+	var announced *trust.ID
+	if h := resp.Header.Get(GatewayEndpointIdentityHeader); h != "" {
+		id, err := trust.ParseID(h)
+		if err != nil || id.TrustDomain != gw.Identity.TrustDomain {
+			cancel()
+			resp.Body.Close()
+			pw.Close()
+			o.p.metrics.gatewayDial(gw.Cluster, gatewayRefused)
+			return nil, nil, named(fmt.Errorf("the gateway names the endpoint %q, not an identity of its own trust domain %s", h, gw.Identity.TrustDomain))
+		}
+		announced = &id
+	}
+	return &tunnelConn{body: resp.Body, pr: pr, pw: pw, cancel: cancel, local: tunnelAddr("gateway tunnel"), remote: tunnelAddr(gw.Authority)}, announced, nil
 }
 
 // dialViaGateway opens the proxy's own mTLS session with the remote workload behind ep's
 // gateway, inside a tunnel: the remote proxy must prove ep.Identity or one of the gateway's
-// RemoteIdentities, since the gateway picks the pod.
+// RemoteIdentities, since the gateway picks the pod; when the destination service named
+// none, the identity the gateway announces for the pod it picked.
 func (o *outbound) dialViaGateway(ctx context.Context, ep Endpoint, alpn string) (*tls.Conn, error) {
 	var want []trust.ID
 	if ep.Identity != nil {
 		want = append(want, *ep.Identity)
 	}
 	want = append(want, ep.Gateway.RemoteIdentities...)
-	if len(want) == 0 {
-		return nil, fmt.Errorf("%s through gateway %s: no remote identity to expect", ep.Gateway.Authority, ep.Addr)
-	}
-	raw, err := o.dialGateway(ctx, ep)
+	raw, announced, err := o.dialGateway(ctx, ep)
 	if err != nil {
 		return nil, err
+	}
+	if len(want) == 0 {
+		// The destination service knows no identity for the remote service: the gateway's
+		// word for the pod it picked, in its own trust domain, is what the pod must prove.
+		if announced == nil {
+			raw.Close()
+			return nil, fmt.Errorf("%s through gateway %s: neither the destination service nor the gateway names the remote identity to expect", ep.Gateway.Authority, ep.Addr)
+		}
+		want = []trust.ID{*announced}
 	}
 	tc := tls.Client(raw, o.p.cfg.Certs.ClientConfigAnyOf(want, alpn))
 	hctx, cancel := context.WithTimeout(ctx, o.p.cfg.DialTimeout)
