@@ -43,8 +43,8 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type options struct {
 	trustDomain, namespace, serviceAccount string
 	identityAddr, destinationAddr          string
-	tokenFile, bundleFile                  string
-	listenAddr, adminAddr                  string
+	tokenFile, bundleFile, bundleConfigMap string
+	listenAddr, adminAddr, probeAddr       string
 	clusterDomain                          string
 	allowClusters                          listFlag
 	logLevel                               string
@@ -65,6 +65,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.destinationAddr, "destination-addr", "meshfed-destination.mesh-system.svc:8086", "the destination service, which resolves the Services callers ask for")
 	fs.StringVar(&o.tokenFile, "token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token for the identity service")
 	fs.StringVar(&o.bundleFile, "bundle", "/var/run/secrets/meshfed.io/trust/ca-bundle.crt", "the trust bundle (PEM); env "+setup.BundleEnv+", when set, holds it instead")
+	fs.StringVar(&o.bundleConfigMap, "bundle-configmap", "", "read the trust bundle from this ConfigMap, namespace/name, through the API, and follow its changes (instead of --bundle)")
+	fs.StringVar(&o.probeAddr, "probe-addr", "", "where other clusters' Links probe the gateway: GET /ready only (empty: no probe listener)")
 	fs.StringVar(&o.listenAddr, "listen-addr", fmt.Sprintf(":%d", gateway.Port), "where other clusters' proxies connect")
 	fs.StringVar(&o.adminAddr, "admin-addr", fmt.Sprintf(":%d", proxy.AdminPort), "/ready, /live and /metrics")
 	fs.StringVar(&o.clusterDomain, "cluster-domain", gateway.DefaultClusterDomain, "the DNS domain of this cluster's Services, as callers name them")
@@ -85,9 +87,8 @@ func (o *options) validate() error {
 	if err := o.self.Validate(); err != nil {
 		return fmt.Errorf("--trust-domain, --namespace and --service-account make the gateway's identity: %w", err)
 	}
-	if len(o.allowClusters) == 0 {
-		return errors.New("--allow-cluster: name at least one remote cluster that may call; the gateway refuses every other")
-	}
+	// With no --allow-cluster the gateway refuses every caller: a cluster that only mirrors
+	// others still runs one, to answer probes, until another cluster is allowed in.
 	var err error
 	if o.allow, err = gateway.ParseAllowList(o.allowClusters); err != nil {
 		return fmt.Errorf("--allow-cluster: %w", err)
@@ -106,11 +107,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	bundle, err := setup.Bundle(o.bundleFile)
+	log, err := setup.Logger(o.logLevel, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := setup.Logger(o.logLevel, stderr)
+	var fromConfigMap *configMapBundle
+	var bundle *trust.Bundle
+	if o.bundleConfigMap != "" {
+		if fromConfigMap, err = newConfigMapBundle(o.bundleConfigMap); err != nil {
+			return err
+		}
+		bundle, err = fromConfigMap.read(ctx)
+	} else {
+		bundle, err = setup.Bundle(o.bundleFile)
+	}
 	if err != nil {
 		return err
 	}
@@ -120,6 +130,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer idConn.Close()
 	go manager.Run(ctx)
+	if fromConfigMap != nil {
+		go fromConfigMap.follow(ctx, bundle, manager.SetBundle, log)
+	}
 	destClient, destConn, err := setup.Destination(o.destinationAddr, manager)
 	if err != nil {
 		return err
@@ -140,6 +153,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	defer admin.Close()
+	if o.probeAddr != "" {
+		// Other clusters reach this port: it answers their probe and shows nothing else.
+		probes := http.NewServeMux()
+		probes.Handle("GET /ready", g.AdminHandler(reg))
+		probe := &http.Server{Addr: o.probeAddr, Handler: probes, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := probe.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("probe listener", "error", err)
+			}
+		}()
+		defer probe.Close()
+	}
 	lis, err := net.Listen("tcp", o.listenAddr)
 	if err != nil {
 		return err

@@ -266,8 +266,8 @@ func TestInstallGateway(t *testing.T) {
 	}
 	role := fromUnstructured[rbacv1.Role](t, byKey["Role/mesh-system/meshfed-gateway-trust-bundle"])
 	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"configmaps"}) ||
-		!slices.Equal(role.Rules[0].ResourceNames, []string{"meshfed-trust-bundle"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "watch"}) {
-		t.Errorf("gateway role %v: want get and watch of the ConfigMap meshfed-trust-bundle only", role.Rules)
+		!slices.Equal(role.Rules[0].ResourceNames, []string{"meshfed-trust-bundle"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get"}) {
+		t.Errorf("gateway role %v: want get of the ConfigMap meshfed-trust-bundle only", role.Rules)
 	}
 	rb := fromUnstructured[rbacv1.RoleBinding](t, byKey["RoleBinding/mesh-system/meshfed-gateway-trust-bundle"])
 	if len(rb.Subjects) != 1 || rb.Subjects[0].Name != GatewayServiceAccount || rb.Subjects[0].Namespace != Namespace {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/meshfed/meshfed/pkg/trust"
+)
+
+// bundleRefreshEvery is how often the gateway reads the trust bundle ConfigMap again, so that
+// an anchor rotation reaches it without a restart.
+const bundleRefreshEvery = 30 * time.Second
+
+// configMapBundle reads the trust bundle from a ConfigMap "namespace/name" through the API:
+// the gateway runs outside the namespace whose ConfigMap holds it, where no volume can reach.
+type configMapBundle struct {
+	client          kubernetes.Interface
+	namespace, name string
+}
+
+func newConfigMapBundle(ref string) (*configMapBundle, error) {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("--bundle-configmap %q: give namespace/name, such as mesh-system/%s", ref, trust.BundleConfigMapName)
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--bundle-configmap needs to run in a pod: %w", err)
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &configMapBundle{client: c, namespace: ns, name: name}, nil
+}
+
+func (b *configMapBundle) read(ctx context.Context) (*trust.Bundle, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cm, err := b.client.CoreV1().ConfigMaps(b.namespace).Get(ctx, b.name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the trust bundle ConfigMap %s/%s: %w", b.namespace, b.name, err)
+	}
+	bundle, err := trust.ParseBundle([]byte(cm.Data[trust.BundleKey]))
+	if err != nil {
+		return nil, fmt.Errorf("the trust bundle ConfigMap %s/%s, key %s: %w", b.namespace, b.name, trust.BundleKey, err)
+	}
+	return bundle, nil
+}
+
+// follow reads the bundle every bundleRefreshEvery and hands set every change, until ctx ends.
+// A failed read keeps the bundle in use.
+func (b *configMapBundle) follow(ctx context.Context, current *trust.Bundle, set func(*trust.Bundle), log *slog.Logger) {
+	tick := time.NewTicker(bundleRefreshEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		next, err := b.read(ctx)
+		if err != nil {
+			log.Warn("trust bundle not refreshed", "error", err)
+			continue
+		}
+		if string(next.PEM()) != string(current.PEM()) {
+			log.Info("trust bundle changed", "anchors", len(next.Anchors()))
+			set(next)
+			current = next
+		}
+	}
+}
