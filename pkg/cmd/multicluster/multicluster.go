@@ -37,6 +37,7 @@ with the label mirror.meshfed.io/exported=true (through east's gateway) or
 		newCmdLink(f, streams),
 		newCmdUnlink(f, streams),
 		newCmdCheck(f, streams),
+		newCmdGateways(f, streams),
 	)
 	return cmd
 }
