@@ -75,6 +75,7 @@ kubectl --context west -n meshfed-demo wait --for=create service/voting-east --t
 mesh --context west check --proxy -n meshfed-demo --wait 1m
 mesh --context east check --proxy -n meshfed-demo --wait 1m
 mesh --context west multicluster check
+mesh --context west multicluster gateways
 
 cat <<EOT
 
@@ -89,6 +90,7 @@ cat <<EOT
   kubectl --context east get --raw /api/v1/namespaces/meshfed-demo/pods/\$voting:4191/proxy/metrics | grep 'requests_total.*inbound'
   #   client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/web": west's web, seen in east
   kubectl --context west -n mesh-multicluster get links
+  mesh --context west multicluster gateways                # east's gateway: alive, since, mirrored
   mesh --context west multicluster check
   mesh trust verify --context west --context east
 

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -138,6 +139,11 @@ func linkCategory(link *mcv1alpha1.Link, local *cmdutil.Clients, f cmdutil.Facto
 				Run:         withRemote(func(ctx context.Context, rc *cmdutil.Clients) error { return checkReadOnly(ctx, cluster, rc) }),
 			},
 			{
+				Description: fmt.Sprintf("the gateway of %s answers the link controller's probe", cluster),
+				Hint:        fmt.Sprintf("in %s: kubectl -n %s get deployment,service %s (the probe is GET /ready on its port %s); %s", cluster, Namespace, GatewayServiceName, GatewayProbePortName, why),
+				Run:         func(context.Context) error { return checkGatewayAlive(link) },
+			},
+			{
 				Description: fmt.Sprintf("every Service %s exports has its mirror here", cluster),
 				Hint:        why,
 				Run: withRemote(func(ctx context.Context, rc *cmdutil.Clients) error {
@@ -153,6 +159,16 @@ func linkCategory(link *mcv1alpha1.Link, local *cmdutil.Clients, f cmdutil.Facto
 			},
 		},
 	}
+}
+
+// checkGatewayAlive reads the Link's GatewayAlive condition. A Link without a probe passes:
+// nothing says its gateway is dead.
+func checkGatewayAlive(link *mcv1alpha1.Link) error {
+	c := meta.FindStatusCondition(link.Status.Conditions, mcv1alpha1.LinkGatewayAlive)
+	if c == nil || c.Status == metav1.ConditionTrue {
+		return nil
+	}
+	return fmt.Errorf("the gateway of %s is not alive (%s): %s", link.Spec.TargetClusterName, c.Reason, c.Message)
 }
 
 // remoteClients reads the Link's credentials Secret and makes clients of the remote.

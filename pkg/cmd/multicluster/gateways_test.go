@@ -52,3 +52,29 @@ func TestGateways(t *testing.T) {
 		t.Errorf("-o yaml: %v, want an error naming --output", err)
 	}
 }
+
+func TestCheckGatewayAlive(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status metav1.ConditionStatus // empty: no condition
+		ok     bool
+	}{
+		{"not probed", "", true},
+		{"alive", metav1.ConditionTrue, true},
+		{"dead", metav1.ConditionFalse, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLink("east")
+			if tt.status != "" {
+				meta.SetStatusCondition(&l.Status.Conditions, metav1.Condition{Type: mcv1alpha1.LinkGatewayAlive, Status: tt.status, Reason: "ProbeFailed", Message: "connection refused"})
+			}
+			err := checkGatewayAlive(l)
+			if (err == nil) != tt.ok {
+				t.Fatalf("error %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("error %q does not say why", err)
+			}
+		})
+	}
+}
