@@ -79,21 +79,7 @@ func TestFederation(t *testing.T) {
 	defer cancel()
 	west, east := e.client(t, "west"), e.client(t, "east")
 
-	anchorDir := t.TempDir()
-	e.mesh(t, ctx, "west", "trust", "anchor", "--out", anchorDir)
-	for _, c := range []string{"west", "east"} {
-		trustYAML := e.mesh(t, ctx, c, "trust", "cluster", "--anchor", anchorDir, "--cluster", c, "--cert-manager")
-		eventually(t, 60*time.Second, "cert-manager's webhook to accept the issuer's Certificate in "+c, func() error {
-			_, err := e.kubectl(ctx, c, trustYAML, "apply", "-f", "-")
-			return err
-		})
-		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
-		installYAML := e.mesh(t, ctx, c, "install", "--cluster-name", c, "--identity-external-issuer")
-		eventually(t, 60*time.Second, "the control plane to apply in "+c, func() error {
-			_, err := e.kubectl(ctx, c, installYAML, "apply", "-f", "-")
-			return err
-		})
-	}
+	installMesh(t, ctx, e, "west", "east")
 	for _, c := range []string{"west", "east"} {
 		if out, err := e.meshErr(ctx, c, "", "check", "--wait", "3m"); err != nil {
 			t.Fatalf("mesh check in %s: %v\n%s", c, err, out)
@@ -299,6 +285,27 @@ spec:
   targetRef: {kind: Server, name: web-http}
   requiredAuthenticationRefs: [{kind: NetworkAuthentication, name: kubelet}]
 `, caller, kubeletAddress(t, pods.Items[0].Status.PodIP))
+}
+
+// installMesh does what a user does to give clusters the mesh with one anchor: the anchor,
+// each cluster's issuer through cert-manager, the CRDs and the control plane.
+func installMesh(t *testing.T, ctx context.Context, e *env, clusters ...string) {
+	t.Helper()
+	anchorDir := t.TempDir()
+	e.mesh(t, ctx, clusters[0], "trust", "anchor", "--out", anchorDir)
+	for _, c := range clusters {
+		trustYAML := e.mesh(t, ctx, c, "trust", "cluster", "--anchor", anchorDir, "--cluster", c, "--cert-manager")
+		eventually(t, 60*time.Second, "cert-manager's webhook to accept the issuer's Certificate in "+c, func() error {
+			_, err := e.kubectl(ctx, c, trustYAML, "apply", "-f", "-")
+			return err
+		})
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
+		installYAML := e.mesh(t, ctx, c, "install", "--cluster-name", c, "--identity-external-issuer")
+		eventually(t, 60*time.Second, "the control plane to apply in "+c+" (its Certificates wait on cert-manager's webhook)", func() error {
+			_, err := e.kubectl(ctx, c, installYAML, "apply", "-f", "-")
+			return err
+		})
+	}
 }
 
 // readyAt checks that a mirror has one endpoint, at the gateway ip, ready or not as wanted.

@@ -28,17 +28,7 @@ func TestIdentity(t *testing.T) {
 	defer cancel()
 	west, east := e.client(t, "west"), e.client(t, "east")
 
-	anchorDir := t.TempDir()
-	e.mesh(t, ctx, "west", "trust", "anchor", "--out", anchorDir)
-	for _, c := range []string{"west", "east"} {
-		trustYAML := e.mesh(t, ctx, c, "trust", "cluster", "--anchor", anchorDir, "--cluster", c, "--cert-manager")
-		eventually(t, 60*time.Second, "cert-manager's webhook to accept the issuer's Certificate in "+c, func() error {
-			_, err := e.kubectl(ctx, c, trustYAML, "apply", "-f", "-")
-			return err
-		})
-		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
-		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--cluster-name", c, "--identity-external-issuer"))
-	}
+	installMesh(t, ctx, e, "west", "east")
 	for _, c := range []string{"west", "east"} {
 		if _, err := e.kubectl(ctx, c, "", "-n", "mesh-system", "wait", "--for=condition=Available", "deployment/meshfed-identity", "--timeout=90s"); err != nil {
 			t.Fatal(err)

@@ -29,19 +29,7 @@ func TestMesh(t *testing.T) {
 	defer cancel()
 	west := e.client(t, "west")
 
-	anchorDir := t.TempDir()
-	e.mesh(t, ctx, "west", "trust", "anchor", "--out", anchorDir)
-	trustYAML := e.mesh(t, ctx, "west", "trust", "cluster", "--anchor", anchorDir, "--cluster", "west", "--cert-manager")
-	eventually(t, 60*time.Second, "cert-manager's webhook to accept the issuer's Certificate", func() error {
-		_, err := e.kubectl(ctx, "west", trustYAML, "apply", "-f", "-")
-		return err
-	})
-	e.apply(t, ctx, "west", e.mesh(t, ctx, "west", "install", "--crds"))
-	installYAML := e.mesh(t, ctx, "west", "install", "--cluster-name", "west", "--identity-external-issuer")
-	eventually(t, 60*time.Second, "the control plane to apply (its Certificates wait on cert-manager's webhook)", func() error {
-		_, err := e.kubectl(ctx, "west", installYAML, "apply", "-f", "-")
-		return err
-	})
+	installMesh(t, ctx, e, "west")
 
 	t.Run("mesh check passes once the control plane is up", func(t *testing.T) {
 		if out, err := e.meshErr(ctx, "west", "", "check", "--wait", "3m"); err != nil {
