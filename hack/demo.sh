@@ -86,9 +86,9 @@ cat <<EOT
   kubectl --context west -n meshfed-demo get pods                 # 2/2: app and proxy
   kubectl --context west -n meshfed-demo get service voting-east  # east's voting, mirrored
   kubectl --context west get --raw /api/v1/namespaces/meshfed-demo/services/web:80/proxy/api/results   # the votes
-  voting=\$(kubectl --context east -n meshfed-demo get pod -l app=voting -o jsonpath='{.items[0].metadata.name}')
-  kubectl --context east get --raw /api/v1/namespaces/meshfed-demo/pods/\$voting:4191/proxy/metrics | grep 'requests_total.*inbound'
-  #   client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/web": west's web, seen in east
+  for p in \$(kubectl --context east -n meshfed-demo get pod -l app=voting -o jsonpath='{.items[*].metadata.name}'); do
+    kubectl --context east get --raw /api/v1/namespaces/meshfed-demo/pods/\$p:4191/proxy/metrics | grep 'requests_total.*inbound'
+  done   # client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/web": west's web, seen in east
   kubectl --context west -n mesh-multicluster get links
   mesh --context west multicluster gateways                # east's gateway: alive, since, mirrored
   mesh --context west multicluster check
