@@ -1,9 +1,3 @@
-// Package setup is what a meshfed process in a pod does before it serves: read the trust
-// bundle, make its logger and metrics registry, get and renew its leaf from the identity
-// service, and dial the destination service. The sidecar proxy (cmd/proxy) and the east-west
-// gateway (cmd/gateway) share it.
-//
-// It does not parse flags (the commands do) or serve anything.
 package setup
 
 import (
