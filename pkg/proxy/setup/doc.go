@@ -3,8 +3,6 @@
 // service, and dial the destination service. The sidecar proxy (cmd/proxy) and the east-west
 // gateway (cmd/gateway) share it.
 //
-// It does not parse flags (the commands do) or serve anything.
-//
-// It is not the proxy engine (package proxy) nor the gateway (package gateway), and it
-// decides nothing: flags and their defaults stay with each command.
+// It does not parse flags (the commands do) or serve anything: serving is the proxy
+// engine's (package proxy) and the gateway's (package gateway).
 package setup
