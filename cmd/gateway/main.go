@@ -47,6 +47,7 @@ type options struct {
 	listenAddr, adminAddr, probeAddr       string
 	clusterDomain                          string
 	allowClusters                          listFlag
+	clusterName, gatewayService            string
 	logLevel                               string
 	drainTimeout                           time.Duration
 
@@ -70,6 +71,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.listenAddr, "listen-addr", fmt.Sprintf(":%d", gateway.Port), "where other clusters' proxies connect")
 	fs.StringVar(&o.adminAddr, "admin-addr", fmt.Sprintf(":%d", proxy.AdminPort), "/ready, /live and /metrics")
 	fs.StringVar(&o.clusterDomain, "cluster-domain", gateway.DefaultClusterDomain, "the DNS domain of this cluster's Services, as callers name them")
+	fs.StringVar(&o.clusterName, "cluster-name", os.Getenv("MESHFED_CLUSTER_NAME"), "this cluster's name, which the gateway's member of the gossip pool carries; empty: no gossip (env MESHFED_CLUSTER_NAME)")
+	fs.StringVar(&o.gatewayService, "gateway-service", "mesh-gateway", "the gateway's Service in its namespace, whose LoadBalancer address the gossip member advertises")
 	fs.Var(&o.allowClusters, "allow-cluster", "a remote cluster that may call: NAME (trust domain NAME.meshfed.local) or NAME=TRUSTDOMAIN; repeat for each")
 	fs.StringVar(&o.logLevel, "log-level", envOr("MESHFED_LOG_LEVEL", "info"), "debug, info, warn or error (env MESHFED_LOG_LEVEL)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long open tunnels may take to finish")
@@ -146,7 +149,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	admin := &http.Server{Addr: o.adminAddr, Handler: g.AdminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+	adminMux := http.NewServeMux()
+	adminMux.Handle("/", g.AdminHandler(reg))
+	if o.clusterName != "" {
+		gs, err := newGossip(o, log)
+		if err != nil {
+			return err
+		}
+		go gs.run(ctx, manager, reg)
+		adminMux.HandleFunc("GET /members", gs.serveMembers)
+	}
+	admin := &http.Server{Addr: o.adminAddr, Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin listener", "error", err)

@@ -3,9 +3,13 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 
@@ -31,6 +35,7 @@ func run(args []string) error {
 	metricsAddr := fs.String("metrics-bind-address", ":9990", "address of the Prometheus metrics endpoint; 0 to disable")
 	probeAddr := fs.String("health-probe-bind-address", ":9991", "address of /healthz and /readyz")
 	workers := fs.Int("workers", 8, "remote Services reconciled at once")
+	membersURL := fs.String("gateway-members-url", "http://mesh-gateway-admin.mesh-multicluster.svc:4191/members", "the local gateway's view of the gateways' gossip pool, which says in about a second that a linked cluster's gateway died; empty: the Links' probes alone")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,9 +75,38 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mirror.Setup(mgr, log, mirror.Options{Workers: *workers}); err != nil {
+	opts := mirror.Options{Workers: *workers}
+	if *membersURL != "" {
+		opts.GatewayMembers = fetchMembers(*membersURL)
+	}
+	if err := mirror.Setup(mgr, log, opts); err != nil {
 		return err
 	}
 	log.Info("starting", "namespace", *namespace, "leaderElect", *leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// fetchMembers reads the gossip pool's members from the local gateway's admin endpoint.
+func fetchMembers(url string) func(context.Context) ([]mirror.GatewayMember, error) {
+	client := &http.Client{}
+	return func(ctx context.Context) ([]mirror.GatewayMember, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		var members []mirror.GatewayMember
+		// The pool is a few members: a megabyte bounds a broken or hostile answer.
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&members); err != nil {
+			return nil, fmt.Errorf("GET %s: %w", url, err)
+		}
+		return members, nil
+	}
 }

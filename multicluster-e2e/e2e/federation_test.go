@@ -222,12 +222,21 @@ func TestFederation(t *testing.T) {
 
 	t.Run("east's gateway killed: west's mirror goes not ready, calls fail, and all recovers", func(t *testing.T) {
 		// The policy of the case before would refuse other; front is the caller here.
+		// West's gateway gossips with east's: the pool, not the 9-second probe, sees it die.
+		eventually(t, 60*time.Second, "west's Link to say east's gateway is alive in the gossip pool", func() error {
+			return linkGateway(ctx, e, metav1.ConditionTrue, "MemberAlive")
+		})
+		killed := time.Now()
 		if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "scale", "deployment/mesh-gateway", "--replicas=0"); err != nil {
 			t.Fatal(err)
 		}
 		mirrorEndpoints(t, ctx, west, "shop", "web-east", func(eps []discoveryv1.Endpoint, _ *corev1.Service) error {
 			return readyAt(eps, gatewayIP, false)
 		})
+		t.Logf("east's gateway scaled to 0: west's mirror not ready %s later", time.Since(killed).Round(100*time.Millisecond))
+		if err := linkGateway(ctx, e, metav1.ConditionFalse, "MemberDead"); err != nil {
+			t.Errorf("the gossip pool did not see east's gateway die: %v", err)
+		}
 		if out, err := call("front"); err == nil {
 			t.Errorf("west's front was answered %q with east's gateway down", out)
 		}
@@ -306,6 +315,19 @@ func installMesh(t *testing.T, ctx context.Context, e *env, clusters ...string) 
 			return err
 		})
 	}
+}
+
+// linkGateway checks west's Link to east says the gateway's liveness as wanted.
+func linkGateway(ctx context.Context, e *env, status metav1.ConditionStatus, reason string) error {
+	out, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "get", "link", "east",
+		"-o", `jsonpath={.status.conditions[?(@.type=="GatewayAlive")].status} {.status.conditions[?(@.type=="GatewayAlive")].reason}`)
+	if err != nil {
+		return err
+	}
+	if want := string(status) + " " + reason; strings.TrimSpace(out) != want {
+		return fmt.Errorf("the Link says GatewayAlive %q, want %q", out, want)
+	}
+	return nil
 }
 
 // readyAt checks that a mirror has one endpoint, at the gateway ip, ready or not as wanted.

@@ -20,13 +20,29 @@ import (
 // gateway that fails FailureThreshold probes in a row is dead, and its Link's gateway mirrors
 // go not ready until it answers again. A Link without spec.probe is not probed, and its
 // gateway counts as alive.
+//
+// Gossip, when the link controller has it, comes first: while the gossip pool knows a Link's
+// cluster, its word is the gateway's liveness, seen in about a second; the probe counts only
+// for clusters the pool does not know.
 type gatewayProbes struct {
 	log     *slog.Logger
 	changed func(types.NamespacedName)
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	members *gossipView // nil without gossip
 
-	mu    sync.Mutex
-	links map[types.NamespacedName]*gatewayProbe
+	mu       sync.Mutex
+	links    map[types.NamespacedName]*gatewayProbe
+	clusters map[types.NamespacedName]string // every Link's target cluster
+	lastSeen map[types.NamespacedName]bool   // the liveness the link controller last acted on
+}
+
+// gatewayLiveness is what the controller knows of a Link's gateway.
+type gatewayLiveness struct {
+	// known is false when neither gossip nor a probe says anything: the gateway counts as
+	// alive, and the Link has no GatewayAlive condition.
+	known, alive    bool
+	since           time.Time
+	reason, message string
 }
 
 // gatewayProbe is the running probe of one Link's gateway.
@@ -38,15 +54,67 @@ type gatewayProbe struct {
 	alive   bool
 	since   time.Time
 	lastErr error
-	// lastSeen is the liveness the link controller last acted on; only it reads and writes it.
-	lastSeen bool
 }
 
 func newGatewayProbes(log *slog.Logger, changed func(types.NamespacedName), dial func(ctx context.Context, network, addr string) (net.Conn, error)) *gatewayProbes {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	return &gatewayProbes{log: log, changed: changed, dial: dial, links: map[types.NamespacedName]*gatewayProbe{}}
+	return &gatewayProbes{log: log, changed: changed, dial: dial, links: map[types.NamespacedName]*gatewayProbe{},
+		clusters: map[types.NamespacedName]string{}, lastSeen: map[types.NamespacedName]bool{}}
+}
+
+// clusterChanged tells every Link of cluster that gossip changed its mind.
+func (g *gatewayProbes) clusterChanged(cluster string) {
+	g.mu.Lock()
+	var keys []types.NamespacedName
+	for k, c := range g.clusters {
+		if c == cluster {
+			keys = append(keys, k)
+		}
+	}
+	g.mu.Unlock()
+	for _, k := range keys {
+		g.changed(k)
+	}
+}
+
+// liveness is what gossip, else the probe, says of key's gateway.
+func (g *gatewayProbes) liveness(key types.NamespacedName) gatewayLiveness {
+	g.mu.Lock()
+	p, cluster := g.links[key], g.clusters[key]
+	g.mu.Unlock()
+	if g.members != nil {
+		if v, ok := g.members.cluster(cluster); ok {
+			lv := gatewayLiveness{known: true, alive: v.alive, since: v.since, reason: "MemberAlive",
+				message: "a gateway of " + cluster + " is alive in the gossip pool"}
+			if !v.alive {
+				lv.reason = "MemberDead"
+				lv.message = "every gateway of " + cluster + " is dead in the gossip pool: its mirrors' endpoints are not ready"
+			}
+			return lv
+		}
+	}
+	if p == nil {
+		return gatewayLiveness{alive: true}
+	}
+	alive, since, lastErr := p.state()
+	lv := gatewayLiveness{known: true, alive: alive, since: since, reason: "ProbeSucceeded", message: "the remote gateway answers its probe"}
+	if !alive {
+		lv.reason = "ProbeFailed"
+		lv.message = fmt.Sprintf("the remote gateway failed spec.probe.failureThreshold probes in a row: its mirrors' endpoints are not ready; last: %v", lastErr)
+	}
+	return lv
+}
+
+// seenChange tells whether key's liveness changed since the link controller last asked.
+func (g *gatewayProbes) seenChange(key types.NamespacedName) bool {
+	alive := g.liveness(key).alive
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last, ok := g.lastSeen[key]
+	g.lastSeen[key] = alive
+	return ok && last != alive || !ok && !alive
 }
 
 // probeSpec is what a probe runs with; a changed Link restarts its probe.
@@ -64,6 +132,7 @@ func (g *gatewayProbes) ensure(link *mcv1alpha1.Link) *gatewayProbe {
 	spec := probeSpec(link)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.clusters[key] = link.Spec.TargetClusterName
 	cur := g.links[key]
 	if cur != nil && cur.spec == spec {
 		return cur
@@ -77,7 +146,7 @@ func (g *gatewayProbes) ensure(link *mcv1alpha1.Link) *gatewayProbe {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	// Alive until proven dead: a restarted controller must not take every mirror down first.
-	p := &gatewayProbe{spec: spec, cancel: cancel, alive: true, lastSeen: true, since: time.Now()}
+	p := &gatewayProbe{spec: spec, cancel: cancel, alive: true, since: time.Now()}
 	g.links[key] = p
 	go g.run(ctx, key, link.Spec.GatewayAddresses, *link.Spec.Probe, p)
 	return p
@@ -87,23 +156,16 @@ func (g *gatewayProbes) ensure(link *mcv1alpha1.Link) *gatewayProbe {
 func (g *gatewayProbes) stop(key types.NamespacedName) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	delete(g.clusters, key)
+	delete(g.lastSeen, key)
 	if p := g.links[key]; p != nil {
 		p.cancel()
 		delete(g.links, key)
 	}
 }
 
-// alive tells whether link's gateway is alive: true when it is not probed.
-func (g *gatewayProbes) alive(key types.NamespacedName) bool {
-	g.mu.Lock()
-	p := g.links[key]
-	g.mu.Unlock()
-	if p == nil {
-		return true
-	}
-	alive, _, _ := p.state()
-	return alive
-}
+// alive tells whether link's gateway is alive: true when nothing says otherwise.
+func (g *gatewayProbes) alive(key types.NamespacedName) bool { return g.liveness(key).alive }
 
 func (p *gatewayProbe) state() (alive bool, since time.Time, lastErr error) {
 	p.mu.Lock()

@@ -47,8 +47,8 @@ type linkScope struct {
 	credentialsErr *notMirrored
 	// remote is the running watch; set by reconcileRemote.
 	remote *remote
-	// gateway is the running probe of the remote gateway, nil when the Link has none.
-	gateway *gatewayProbe
+	// gateway is what gossip or the probe says of the remote gateway.
+	gateway gatewayLiveness
 }
 
 func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -132,19 +132,14 @@ func (r *linkReconciler) reconcileRemote(ctx context.Context, s *linkScope) erro
 	return nil
 }
 
-// reconcileGateway runs the probe of the remote gateway; when its liveness changed, every
-// mirror of the Link is looked at again, to take its endpoints out or put them back.
+// reconcileGateway runs the probe of the remote gateway; when its liveness changed (by gossip
+// or probe), every mirror of the Link is looked at again, to take its endpoints out or put
+// them back.
 func (r *linkReconciler) reconcileGateway(ctx context.Context, s *linkScope) {
-	s.gateway = r.gateways.ensure(s.link)
-	if s.gateway == nil {
-		return
-	}
-	alive, _, _ := s.gateway.state()
-	if alive != s.gateway.lastSeen {
-		s.gateway.lastSeen = alive
-		if s.remote != nil && s.remote.State() == remoteHealthy {
-			r.enqueueAll(ctx, s.key, s.remote)
-		}
+	r.gateways.ensure(s.link)
+	s.gateway = r.gateways.liveness(s.key)
+	if r.gateways.seenChange(s.key) && s.remote != nil && s.remote.State() == remoteHealthy {
+		r.enqueueAll(ctx, s.key, s.remote)
 	}
 }
 

@@ -61,19 +61,17 @@ func setRemoteCondition(st *mcv1alpha1.LinkStatus, gen int64, rem *remote, bad *
 	return state
 }
 
-// setGatewayCondition says whether the remote gateway answers its probe; a Link without a
-// probe has no such condition.
-func setGatewayCondition(st *mcv1alpha1.LinkStatus, gen int64, p *gatewayProbe) {
-	if p == nil {
+// setGatewayCondition says whether the remote gateway is alive, by gossip or its probe; a
+// Link of which neither says anything has no such condition.
+func setGatewayCondition(st *mcv1alpha1.LinkStatus, gen int64, lv gatewayLiveness) {
+	if !lv.known {
 		meta.RemoveStatusCondition(&st.Conditions, mcv1alpha1.LinkGatewayAlive)
 		return
 	}
-	alive, since, lastErr := p.state()
-	c := metav1.Condition{Type: mcv1alpha1.LinkGatewayAlive, Status: metav1.ConditionTrue, Reason: "ProbeSucceeded",
-		Message: "the remote gateway answers its probe", ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(since)}
-	if !alive {
-		c.Status, c.Reason = metav1.ConditionFalse, "ProbeFailed"
-		c.Message = fmt.Sprintf("the remote gateway failed spec.probe.failureThreshold probes in a row: its mirrors' endpoints are not ready; last: %v", lastErr)
+	c := metav1.Condition{Type: mcv1alpha1.LinkGatewayAlive, Status: metav1.ConditionTrue, Reason: lv.reason,
+		Message: lv.message, ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(lv.since)}
+	if !lv.alive {
+		c.Status = metav1.ConditionFalse
 	}
 	meta.SetStatusCondition(&st.Conditions, c)
 }

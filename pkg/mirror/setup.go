@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -60,6 +61,11 @@ type Options struct {
 	// DialGateway opens the probes' connections to remote gateways: a net.Dialer unless a
 	// test must reach a gateway address through loopback.
 	DialGateway func(ctx context.Context, network, addr string) (net.Conn, error)
+	// GatewayMembers, when set, reads the gateways' gossip pool as the local gateway sees it;
+	// it is polled every GatewayMembersEvery (default 500ms), and its word on a linked
+	// cluster's gateway goes before the Link's probe.
+	GatewayMembers      func(context.Context) ([]GatewayMember, error)
+	GatewayMembersEvery time.Duration
 	// Workers is how many remote Services are reconciled at once.
 	Workers int
 	// Reconciled, when set, is told of every remote Service reconciled without error, as
@@ -83,6 +89,16 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	st := newStatuses(linkChanged)
 	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
 	gw := newGatewayProbes(log, linkChanged, opts.DialGateway)
+	if opts.GatewayMembers != nil {
+		every := opts.GatewayMembersEvery
+		if every <= 0 {
+			every = 500 * time.Millisecond
+		}
+		gw.members = &gossipView{fetch: opts.GatewayMembers, every: every, changed: gw.clusterChanged, log: log}
+		if err := mgr.Add(gw.members); err != nil {
+			return err
+		}
+	}
 
 	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, mirrorIndex, indexMirror); err != nil {

@@ -77,7 +77,7 @@ func runSuite(m *testing.M) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
-	if err := Setup(mgr, log, Options{DialGateway: dialGateway}); err != nil {
+	if err := Setup(mgr, log, Options{DialGateway: dialGateway, GatewayMembers: fetchSuiteMembers, GatewayMembersEvery: 100 * time.Millisecond}); err != nil {
 		panic(err)
 	}
 	go func() {

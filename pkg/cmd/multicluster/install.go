@@ -31,6 +31,7 @@ type InstallOptions struct {
 type installValues struct {
 	linkImage, gatewayImage string
 	gateway                 bool
+	clusterName             string
 	trustDomain             string
 	serviceType             corev1.ServiceType
 	// allowed are the gateway's --allow-cluster arguments, NAME=TRUST-DOMAIN.
@@ -100,6 +101,7 @@ func (o *InstallOptions) Complete() error {
 		linkImage:    o.Images.Image("link"),
 		gatewayImage: o.Images.Image("gateway"),
 		gateway:      o.Gateway,
+		clusterName:  o.ClusterName,
 		trustDomain:  o.TrustDomain,
 		serviceType:  corev1.ServiceType(o.GatewayServiceType),
 	}
@@ -207,13 +209,22 @@ func installObjects(v installValues) ([]*unstructured.Unstructured, error) {
 			return err
 		}
 		env, _, _ := unstructured.NestedSlice(c, "env")
+		set := 0
 		for _, e := range env {
-			if e, ok := e.(map[string]any); ok && e["name"] == "MESHFED_TRUST_DOMAIN" {
+			e, ok := e.(map[string]any)
+			switch {
+			case ok && e["name"] == "MESHFED_TRUST_DOMAIN":
 				e["value"] = v.trustDomain
-				return unstructured.SetNestedSlice(c, env, "env")
+				set++
+			case ok && e["name"] == "MESHFED_CLUSTER_NAME":
+				e["value"] = v.clusterName
+				set++
 			}
 		}
-		return errors.New("no env MESHFED_TRUST_DOMAIN to set")
+		if set != 2 {
+			return errors.New("no env MESHFED_TRUST_DOMAIN and MESHFED_CLUSTER_NAME to set")
+		}
+		return unstructured.SetNestedSlice(c, env, "env")
 	}); err != nil {
 		return nil, err
 	}

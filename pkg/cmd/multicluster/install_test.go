@@ -257,6 +257,9 @@ func TestInstallGateway(t *testing.T) {
 	if i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "MESHFED_TRUST_DOMAIN" }); i < 0 || c.Env[i].Value != "east.meshfed.local" {
 		t.Errorf("env %v: want MESHFED_TRUST_DOMAIN=east.meshfed.local", c.Env)
 	}
+	if i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "MESHFED_CLUSTER_NAME" }); i < 0 || c.Env[i].Value != "east" {
+		t.Errorf("env %v: want MESHFED_CLUSTER_NAME=east, which turns gossip on", c.Env)
+	}
 	svc := fromUnstructured[corev1.Service](t, byKey["Service/"+Namespace+"/"+GatewayServiceName])
 	if svc.Spec.Type != corev1.ServiceTypeNodePort {
 		t.Errorf("Service type %q, want NodePort", svc.Spec.Type)

@@ -131,6 +131,10 @@ func (m *Manager) set(leaf *identityclient.Leaf) error {
 	return nil
 }
 
+// Certificate is the current leaf with its chain, for TLS configs made elsewhere (the
+// gateway's gossip); an error before the first leaf.
+func (m *Manager) Certificate() (*tls.Certificate, error) { return m.certificate() }
+
 func (m *Manager) certificate() (*tls.Certificate, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
