@@ -9,7 +9,7 @@ CONTROLLER_GEN := $(MESHFED_CACHE)/bin/controller-gen
 PROTOC_GEN_GO := $(MESHFED_CACHE)/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(MESHFED_CACHE)/bin/protoc-gen-go-grpc
 
-.PHONY: all deps build clusters demo demo-down test unit e2e bench fmt vet clean generate verify-generate
+.PHONY: all deps build clusters tools demo demo-down test unit e2e bench fmt vet clean generate verify-generate
 
 all: build
 
@@ -23,13 +23,16 @@ clusters: ## Build the local clusters CLI.
 	@mkdir -p $(MESHFED_CACHE)/bin
 	go build -o $(CLUSTERS_BIN) ./multicluster-e2e/cmd/clusters
 
+tools: clusters ## Build Kubernetes, CoreDNS, cert-manager, MetalLB and helm from the Go module proxy (minutes, once; cached).
+	$(CLUSTERS_BIN) tools
+
 demo: deps ## Bring up west and east afresh, link west to east, and say how to reach them.
 	hack/demo.sh
 
 demo-down: clusters ## Remove the demo's clusters.
 	$(CLUSTERS_BIN) down
 
-test: deps verify-generate unit e2e ## Run the unit tests, then the end-to-end suite on local clusters.
+test: deps verify-generate tools unit e2e ## Run the unit tests, then the end-to-end suite on local clusters.
 
 unit: ## Unit tests (no root, no clusters).
 	go test ./...

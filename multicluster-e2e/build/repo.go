@@ -9,9 +9,14 @@ const (
 // RepoImage is the image name of one of this repository's binaries.
 func RepoImage(binary string) string { return Registry + "/" + binary + ":" + Version }
 
+// Tools lists every tool built from a module under hack/tools.
+func Tools() []Tool {
+	return []Tool{Kubernetes(), CoreDNS(), CertManager(), MetalLB(), Helm()}
+}
+
 // ToolByName returns the tool built from hack/tools/<name>.
 func ToolByName(name string) (Tool, bool) {
-	for _, t := range []Tool{Kubernetes(), CoreDNS(), CertManager(), MetalLB(), Helm()} {
+	for _, t := range Tools() {
 		if t.Name == name {
 			return t, true
 		}

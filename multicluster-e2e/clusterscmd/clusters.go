@@ -73,7 +73,7 @@ are built from the Go module proxy the first time (minutes) and cached in .cache
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.PersistentFlags().StringVar(&o.root, "root", local.DefaultRoot, "folder holding the run: each node's files, logs and the kubeconfig")
-	cmd.AddCommand(newUpCommand(o), newDownCommand(o), newKubeconfigCommand(o), newLoadCommand(o))
+	cmd.AddCommand(newUpCommand(o), newDownCommand(o), newKubeconfigCommand(o), newLoadCommand(o), newToolsCommand(o))
 	return cmd
 }
 
@@ -169,4 +169,54 @@ func newLoadCommand(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&names, "clusters", "", "comma-separated clusters to load into (default: all that are up)")
 	return cmd
+}
+
+func newToolsCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tools [NAME...]",
+		Short: "Build the tools the clusters and tests run (Kubernetes, CoreDNS, cert-manager, MetalLB, helm)",
+		Long: `tools builds each tool from its module under hack/tools, unless a build of the same
+inputs is cached, and prints the folder of its binaries. With no name it builds them all.
+
+The first build takes minutes; doing it once before the tests keeps each test package
+from spending its own time limit waiting for it.`,
+		Example: `  # Everything, before 'go test ./...'
+  clusters tools
+
+  # Only the Kubernetes binaries (kube-apiserver for envtest, kubelet, ...)
+  clusters tools kubernetes`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tools := build.Tools()
+			if len(args) > 0 {
+				tools = nil
+				for _, name := range args {
+					t, ok := build.ToolByName(name)
+					if !ok {
+						return fmt.Errorf("unknown tool %q: the tools are %s", name, strings.Join(toolNames(), ", "))
+					}
+					tools = append(tools, t)
+				}
+			}
+			b, err := build.NewFromWorkingDir(o.stderr)
+			if err != nil {
+				return err
+			}
+			for _, t := range tools {
+				dir, err := b.Tool(cmd.Context(), t)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(o.stdout, "%s\t%s\n", t.Name, dir)
+			}
+			return nil
+		},
+	}
+}
+
+func toolNames() []string {
+	var names []string
+	for _, t := range build.Tools() {
+		names = append(names, t.Name)
+	}
+	return names
 }

@@ -19,6 +19,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"up", "--clusters", "a,b,c,d,e,f,g"}, "at most 6 fit the address plan"},
 		{[]string{"load"}, "ERROR: accepts 1 arg(s), received 0"},
 		{[]string{"load", "/nonexistent/image.tar"}, "ERROR: image tarball: stat /nonexistent/image.tar: no such file or directory"},
+		{[]string{"tools", "kubernetes", "kubelet"}, `ERROR: unknown tool "kubelet": the tools are kubernetes, coredns, cert-manager, metallb, helm`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
