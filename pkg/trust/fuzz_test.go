@@ -76,3 +76,30 @@ func FuzzParseCSR(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIDFromCertificate reads the identity out of a peer's certificate as it arrives in a
+// handshake: any DER that parses as a certificate. What it accepts is one valid ID.
+func FuzzIDFromCertificate(f *testing.F) {
+	anchor := mustAnchor(f, "anchor")
+	issuer := mustIssuer(f, anchor, "identity.west.meshfed")
+	f.Add(mustLeaf(f, issuer, ID{"west.meshfed.local", "default", "web"}, LeafTTL).Raw)
+	f.Add(anchor.Cert.Raw)
+	f.Add(issuer.Cert.Raw)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return
+		}
+		id, err := IDFromCertificate(c)
+		if err != nil {
+			return
+		}
+		if err := id.Validate(); err != nil {
+			t.Fatalf("accepted an invalid ID %+v: %v", id, err)
+		}
+		if again, err := ParseID(id.String()); err != nil || again != id {
+			t.Fatalf("accepted %+v, whose String() parses to %+v, %v", id, again, err)
+		}
+	})
+}
