@@ -118,9 +118,10 @@ func (in *inbound) forward(ctx context.Context, c *redirected) {
 		return
 	}
 	defer up.Close()
-	in.p.metrics.tcpOpen("inbound", c.peer != nil)
+	sides := sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer)
+	in.p.metrics.tcpOpen(sides)
 	received, sent := pipe(c, up)
-	in.p.metrics.tcpClose("inbound", c.peer != nil, received, sent)
+	in.p.metrics.tcpClose(sides, received, sent)
 }
 
 // ServeHTTP delivers one request from a peer proxy to the app.
@@ -133,12 +134,12 @@ func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.p.metrics.denied(c.dst.Port(), c.peer)
 		w.Header().Set(ErrorHeader, "denied by policy: "+reason)
 		w.WriteHeader(http.StatusForbidden)
-		in.p.metrics.request("inbound", r.Host, in.p.cfg.Workload, Endpoint{}, c.peer, http.StatusForbidden, time.Since(start))
+		in.p.metrics.request(sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer), r.Host, http.StatusForbidden, time.Since(start))
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	in.rp.ServeHTTP(rec, r)
-	in.p.metrics.request("inbound", r.Host, in.p.cfg.Workload, Endpoint{}, c.peer, rec.code(), time.Since(start))
+	in.p.metrics.request(sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer), r.Host, rec.code(), time.Since(start))
 }
 
 func (in *inbound) rewrite(pr *httputil.ProxyRequest) {

@@ -24,6 +24,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	reqLabels := []string{"direction", "authority", "src_workload", "dst_workload", "client_id", "server_id", "remote_cluster", "status_code", "tls"}
+	tcpLabels := []string{"direction", "src_workload", "dst_workload", "client_id", "server_id", "remote_cluster", "tls"}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_proxy_requests_total", Help: "HTTP requests, by direction, both sides and response status.",
@@ -34,13 +35,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"direction", "authority", "src_workload", "dst_workload", "remote_cluster"}),
 		tcpOpens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_proxy_tcp_open_total", Help: "TCP streams carried, opened.",
-		}, []string{"direction", "tls"}),
+		}, tcpLabels),
 		tcpCloses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_proxy_tcp_close_total", Help: "TCP streams carried, closed.",
-		}, []string{"direction", "tls"}),
+		}, tcpLabels),
 		tcpBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_proxy_tcp_bytes_total", Help: "Bytes carried in TCP streams, by way: read from the client or written to it.",
-		}, []string{"direction", "tls", "way"}),
+		}, append(tcpLabels, "way")),
 		tlsFails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshfed_proxy_tls_handshake_failures_total", Help: "mTLS handshakes that failed.",
 		}, []string{"direction"}),
@@ -59,36 +60,44 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// request counts one HTTP request. For outbound, ep is the server endpoint; for inbound,
-// client is the peer's identity.
-func (m *metrics) request(direction, authority, workload string, ep Endpoint, client *trust.ID, code int, took time.Duration) {
-	src, dst := workload, ep.Labels["workload"]
-	clientID, serverID, tls := "", "", "false"
+// sides are the label values that say who talked to whom: the workload and identity on each
+// side, the remote cluster where there is one, and whether it was mTLS.
+type sides struct {
+	direction, src, dst, clientID, serverID, remote, tls string
+}
+
+// sidesOf names both sides of a stream. For outbound, ep is the server endpoint; for
+// inbound, client is the peer's identity.
+func sidesOf(direction, workload string, ep Endpoint, client *trust.ID) sides {
+	s := sides{direction: direction, src: workload, dst: ep.Labels["workload"], tls: "false", remote: ep.Labels["cluster"]}
 	if direction == "inbound" {
-		src, dst = "", workload
+		s.src, s.dst = "", workload
 		if client != nil {
-			clientID, tls = client.String(), "true"
+			s.clientID, s.tls = client.String(), "true"
 		}
 	} else if ep.meshed() {
-		serverID, tls = idString(ep.Identity), "true"
+		s.serverID, s.tls = idString(ep.Identity), "true"
 	}
-	remote := ep.Labels["cluster"]
 	if ep.Gateway != nil && ep.Gateway.Cluster != "" {
-		remote = ep.Gateway.Cluster
+		s.remote = ep.Gateway.Cluster
 	}
-	m.requests.WithLabelValues(direction, authority, src, dst, clientID, serverID, remote, strconv.Itoa(code), tls).Inc()
-	m.latency.WithLabelValues(direction, authority, src, dst, remote).Observe(took.Seconds())
+	return s
 }
 
-func (m *metrics) tcpOpen(direction string, tls bool) {
-	m.tcpOpens.WithLabelValues(direction, strconv.FormatBool(tls)).Inc()
+// request counts one HTTP request.
+func (m *metrics) request(s sides, authority string, code int, took time.Duration) {
+	m.requests.WithLabelValues(s.direction, authority, s.src, s.dst, s.clientID, s.serverID, s.remote, strconv.Itoa(code), s.tls).Inc()
+	m.latency.WithLabelValues(s.direction, authority, s.src, s.dst, s.remote).Observe(took.Seconds())
 }
 
-func (m *metrics) tcpClose(direction string, tls bool, read, written int64) {
-	t := strconv.FormatBool(tls)
-	m.tcpCloses.WithLabelValues(direction, t).Inc()
-	m.tcpBytes.WithLabelValues(direction, t, "read").Add(float64(read))
-	m.tcpBytes.WithLabelValues(direction, t, "write").Add(float64(written))
+func (m *metrics) tcpOpen(s sides) {
+	m.tcpOpens.WithLabelValues(s.direction, s.src, s.dst, s.clientID, s.serverID, s.remote, s.tls).Inc()
+}
+
+func (m *metrics) tcpClose(s sides, read, written int64) {
+	m.tcpCloses.WithLabelValues(s.direction, s.src, s.dst, s.clientID, s.serverID, s.remote, s.tls).Inc()
+	m.tcpBytes.WithLabelValues(s.direction, s.src, s.dst, s.clientID, s.serverID, s.remote, s.tls, "read").Add(float64(read))
+	m.tcpBytes.WithLabelValues(s.direction, s.src, s.dst, s.clientID, s.serverID, s.remote, s.tls, "write").Add(float64(written))
 }
 
 func (m *metrics) gatewayDial(cluster, result string) {

@@ -153,7 +153,7 @@ func (o *outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	o.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), endpointKey{}, &pk)))
-	o.p.metrics.request("outbound", target, o.p.cfg.Workload, pk.ep, nil, rec.code(), time.Since(start))
+	o.p.metrics.request(sidesOf("outbound", o.p.cfg.Workload, pk.ep, nil), target, rec.code(), time.Since(start))
 }
 
 // resolve finds the destination of a request: by its authority, else by where the
@@ -308,9 +308,10 @@ func (o *outbound) forwardOpaque(ctx context.Context, c *redirected) {
 		return
 	}
 	defer up.Close()
-	o.p.metrics.tcpOpen("outbound", ep.meshed())
+	sides := sidesOf("outbound", o.p.cfg.Workload, ep, nil)
+	o.p.metrics.tcpOpen(sides)
 	sent, received := pipe(c, up)
-	o.p.metrics.tcpClose("outbound", ep.meshed(), received, sent)
+	o.p.metrics.tcpClose(sides, received, sent)
 }
 
 // statusRecorder remembers the status code written, for metrics.

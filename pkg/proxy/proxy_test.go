@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -278,6 +280,19 @@ func TestOpaqueTCPThroughMTLS(t *testing.T) {
 	if line, err := r.ReadString('\n'); err != nil || line != "echo ping\n" {
 		t.Fatalf("answer %q, %v", line, err)
 	}
+	c.Close()
+
+	// Each side counts the stream with who was on both ends, as the request metrics do.
+	closed := func(p *Proxy, labels ...string) func() error {
+		return func() error {
+			if n := testutil.ToFloat64(p.metrics.tcpCloses.WithLabelValues(labels...)); n != 1 {
+				return fmt.Errorf("meshfed_proxy_tcp_close_total%q = %v, want 1", labels, n)
+			}
+			return nil
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "the client proxy to count the stream", closed(p.client, "outbound", "web", "api", "", serverID.String(), "", "true"))
+	testenv.Eventually(t, 10*time.Second, "the server proxy to count the stream", closed(p.server, "inbound", "", "api", clientID.String(), "", "", "true"))
 }
 
 // A server proxy that proves another identity than the destination service announced is
