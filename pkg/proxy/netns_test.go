@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/meshfed/meshfed/internal/netnstest"
 	"github.com/meshfed/meshfed/internal/testenv"
@@ -274,7 +275,12 @@ func (m *mesh) serveApps(t *testing.T) {
 	h2 := &http.Server{Handler: who, Protocols: protocols}
 	go h2.Serve(m.server.Listen(t, ":8081"))
 	t.Cleanup(func() { h2.Close() })
-	g := grpc.NewServer()
+	// The gRPC app answers with who the mesh says the client is, in a response header.
+	g := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		grpc.SetHeader(ctx, metadata.Pairs("seen-client-id", strings.Join(md.Get(proxy.ClientIDHeader), ",")))
+		return h(ctx, req)
+	}))
 	healthpb.RegisterHealthServer(g, health.NewServer())
 	go g.Serve(m.server.Listen(t, ":8082"))
 	t.Cleanup(g.Stop)
@@ -361,9 +367,13 @@ func TestMeshInNetworkNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		var header metadata.MD
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&header))
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health check through the mesh: %v, %v", resp, err)
+		}
+		if got := header.Get("seen-client-id"); len(got) != 1 || got[0] != webID.String() {
+			t.Errorf("the gRPC server saw client %q; want %q", got, webID.String())
 		}
 	})
 
