@@ -80,6 +80,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	authorizer := proxy.NewPolicyAuthorizer(pod, def, empty)
+	reg := setup.Registry()
 	var resolver proxy.Resolver = proxy.StaticResolver{}
 	if *destinationAddr != "" {
 		destClient, destConn, err := setup.Destination(*destinationAddr, manager)
@@ -87,10 +88,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer destConn.Close()
-		resolver = discovery.New(ctx, destClient, *namespace, self, log)
+		followed := discovery.New(ctx, destClient, *namespace, self, log)
+		reg.MustRegister(followed)
+		resolver = followed
 		go discovery.FollowPolicy(ctx, destClient, self, authorizer, log)
 	}
-	reg := setup.Registry()
 	p, err := proxy.New(proxy.Config{
 		Certs: manager, Resolver: resolver, Log: log, Metrics: reg, Workload: *workload,
 		Policy:        authorizer,

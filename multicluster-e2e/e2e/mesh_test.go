@@ -82,6 +82,21 @@ func TestMesh(t *testing.T) {
 				}
 				return fmt.Errorf("no inbound mTLS request from %s in:\n%s", tt.client, grep(metrics, "meshfed_proxy_requests_total"))
 			})
+			// And the client's proxy says which identity the server proved.
+			wantServer := fmt.Sprintf(`server_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/%s"`, tt.server)
+			eventually(t, 90*time.Second, tt.client+"'s proxy counting requests to "+tt.server, func() error {
+				metrics, err := proxyMetrics(ctx, west, "meshfed-demo", "app="+tt.client)
+				if err != nil {
+					return err
+				}
+				for _, line := range strings.Split(metrics, "\n") {
+					if strings.HasPrefix(line, "meshfed_proxy_requests_total{") && strings.Contains(line, `direction="outbound"`) &&
+						strings.Contains(line, wantServer) && strings.Contains(line, `tls="true"`) && strings.Contains(line, `status_code="200"`) {
+						return nil
+					}
+				}
+				return fmt.Errorf("no outbound mTLS request to %s in:\n%s", tt.server, grep(metrics, "meshfed_proxy_requests_total"))
+			})
 		}
 	})
 
@@ -152,16 +167,57 @@ spec:
 		})
 	})
 
-	t.Run("mesh check fails with the hint when identity is scaled to 0", func(t *testing.T) {
-		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/meshfed-identity", "--replicas=0"); err != nil {
-			t.Fatal(err)
+	t.Run("scaling voting down and up reaches web's proxy", func(t *testing.T) {
+		const target = `target="voting.meshfed-demo.svc.cluster.local:8080"`
+		webHolds := func(want int) func() error {
+			return func() error {
+				m, err := proxyMetrics(ctx, west, "meshfed-demo", "app=web")
+				if err != nil {
+					return err
+				}
+				for _, l := range strings.Split(m, "\n") {
+					if strings.HasPrefix(l, "meshfed_proxy_destination_endpoints{") && strings.Contains(l, target) {
+						if got := l[strings.LastIndex(l, " ")+1:]; got != fmt.Sprint(want) {
+							return fmt.Errorf("web's proxy holds %s endpoints of voting", got)
+						}
+						return nil
+					}
+				}
+				return fmt.Errorf("web's proxy does not follow voting:\n%s", grep(m, "meshfed_proxy_destination_endpoints"))
+			}
 		}
-		out, err := e.meshErr(ctx, "west", "", "check")
-		if err == nil || !strings.Contains(out, "meshfed-identity is scaled to 0") {
-			t.Errorf("mesh check with identity at 0: %v\n%s", err, out)
+		for _, replicas := range []int{0, 3, 2} {
+			start := time.Now()
+			if _, err := e.kubectl(ctx, "west", "", "-n", "meshfed-demo", "scale", "deployment/voting", fmt.Sprintf("--replicas=%d", replicas)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 120*time.Second, fmt.Sprintf("web's proxy to hold %d endpoints of voting", replicas), webHolds(replicas))
+			t.Logf("voting scaled to %d: web's proxy holds them %s after kubectl scale (pod start and readiness included)", replicas, time.Since(start).Round(time.Millisecond))
 		}
-		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/meshfed-identity", "--replicas=1"); err != nil {
-			t.Fatal(err)
+	})
+
+	t.Run("mesh check fails with the hint when a component is scaled to 0", func(t *testing.T) {
+		for _, tt := range []struct{ deployment, want string }{
+			{"meshfed-identity", "meshfed-identity is scaled to 0"},
+			{"meshfed-injector", "the Service mesh-system/meshfed-injector has no ready endpoint"},
+		} {
+			if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/"+tt.deployment, "--replicas=0"); err != nil {
+				t.Fatal(err)
+			}
+			// The endpoint leaves once the pod is gone: until then the check may pass.
+			eventually(t, 60*time.Second, "mesh check to fail saying "+tt.want, func() error {
+				out, err := e.meshErr(ctx, "west", "", "check")
+				if err == nil || !strings.Contains(out, tt.want) {
+					return fmt.Errorf("mesh check with %s at 0: %v\n%s", tt.deployment, err, out)
+				}
+				return nil
+			})
+			if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "scale", "deployment/"+tt.deployment, "--replicas=1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err := e.meshErr(ctx, "west", "", "check", "--wait", "2m"); err != nil {
+			t.Fatalf("mesh check once both are back: %v\n%s", err, out)
 		}
 	})
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -138,6 +140,23 @@ func (r *Resolver) stream(req *destinationv1.GetDestination, s *subscription) er
 		}
 		s.dest.Endpoints.Update(byKey)
 		s.once.Do(func() { close(s.ready) })
+	}
+}
+
+var endpointsDesc = prometheus.NewDesc("meshfed_proxy_destination_endpoints",
+	"Endpoints the proxy holds for each target it follows, as the destination service last said.",
+	[]string{"target"}, nil)
+
+// Describe and Collect make the resolver a Prometheus collector of what it holds, read at
+// scrape time: an operator sees which targets the proxy follows and how many endpoints each
+// has, and so whether a scale-down has reached it.
+func (r *Resolver) Describe(ch chan<- *prometheus.Desc) { ch <- endpointsDesc }
+
+func (r *Resolver) Collect(ch chan<- prometheus.Metric) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for target, s := range r.subs {
+		ch <- prometheus.MustNewConstMetric(endpointsDesc, prometheus.GaugeValue, float64(s.dest.Endpoints.Len()), target)
 	}
 }
 

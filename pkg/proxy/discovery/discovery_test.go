@@ -1,10 +1,21 @@
 package discovery
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meshfed/meshfed/internal/testenv"
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
@@ -75,4 +86,69 @@ func TestEndpointOfGateway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// destinations is a destination service whose Get sends what the test puts in updates.
+type destinations struct {
+	destinationv1.UnimplementedDestinationServer
+	updates chan *destinationv1.Update
+}
+
+func (d *destinations) Get(_ *destinationv1.GetDestination, stream destinationv1.Destination_GetServer) error {
+	for {
+		select {
+		case u := <-d.updates:
+			if err := stream.Send(u); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return nil
+		}
+	}
+}
+
+// The resolver holds what the stream said, and says so on /metrics: an operator reads there
+// whether a scale-down has reached a proxy.
+func TestResolverCountsEndpoints(t *testing.T) {
+	srv := &destinations{updates: make(chan *destinationv1.Update, 4)}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	destinationv1.RegisterDestinationServer(g, srv)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := New(ctx, destinationv1.NewDestinationClient(conn), "shop", trust.ID{TrustDomain: "west.meshfed.local", Namespace: "shop", ServiceAccount: "web"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r)
+
+	addr := func(last byte) *destinationv1.SocketAddress {
+		return &destinationv1.SocketAddress{Ip: []byte{198, 18, 128, last}, Port: 8080}
+	}
+	srv.updates <- &destinationv1.Update{Update: &destinationv1.Update_Add{Add: &destinationv1.Add{Endpoints: []*destinationv1.Endpoint{{Address: addr(1)}, {Address: addr(2)}}}}}
+	const target = "voting.shop.svc.cluster.local:8080"
+	d, err := r.Resolve(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Endpoints.Len(); n != 2 {
+		t.Fatalf("%d endpoints after adding 2", n)
+	}
+	srv.updates <- &destinationv1.Update{Update: &destinationv1.Update_Remove{Remove: &destinationv1.Remove{Addresses: []*destinationv1.SocketAddress{addr(1)}}}}
+	want := `
+# HELP meshfed_proxy_destination_endpoints Endpoints the proxy holds for each target it follows, as the destination service last said.
+# TYPE meshfed_proxy_destination_endpoints gauge
+meshfed_proxy_destination_endpoints{target="voting.shop.svc.cluster.local:8080"} 1
+`
+	testenv.Eventually(t, 10*time.Second, "the gauge to count the endpoint left", func() error {
+		return testutil.GatherAndCompare(reg, strings.NewReader(want), "meshfed_proxy_destination_endpoints")
+	})
 }
