@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,6 +100,9 @@ type ControlPlaneValues struct {
 	TrustDomain string
 	// HA runs three replicas of each control-plane server, with disruption budgets.
 	HA bool
+	// InjectorCABundle is the PEM of the CA of the injector's serving certificate, when
+	// that certificate is made outside cert-manager; empty means cert-manager makes it.
+	InjectorCABundle []byte
 }
 
 // chartValues is v as the chart's templates read it: .Values.<name>, as Helm hands them.
@@ -109,6 +113,8 @@ func (v ControlPlaneValues) chartValues() map[string]any {
 		"registry":    v.Registry,
 		"version":     v.Version,
 		"ha":          v.HA,
+		// Helm users give it already encoded, as a caBundle is written.
+		"injectorCABundle": base64.StdEncoding.EncodeToString(v.InjectorCABundle),
 	}}
 }
 

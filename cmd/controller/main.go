@@ -1,5 +1,10 @@
 // Command controller runs one of the control plane's servers, named by its first argument:
 // identity, destination or injector. One binary, one image, one Deployment per server.
+//
+// None of them elects a leader: each answers requests from what it reads (a TokenReview,
+// its informers, the pod in the AdmissionReview) and writes nothing to the cluster, so every
+// replica serves at once and mesh install --ha simply runs three. The link controller,
+// which does write, is leader elected (cmd/link).
 package main
 
 import (

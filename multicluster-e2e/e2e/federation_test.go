@@ -300,6 +300,12 @@ spec:
 // each cluster's issuer through cert-manager, the CRDs and the control plane.
 func installMesh(t *testing.T, ctx context.Context, e *env, clusters ...string) {
 	t.Helper()
+	installMeshWith(t, ctx, e, nil, clusters...)
+}
+
+// installMeshWith is installMesh with more flags for mesh install.
+func installMeshWith(t *testing.T, ctx context.Context, e *env, installFlags []string, clusters ...string) {
+	t.Helper()
 	anchorDir := t.TempDir()
 	e.mesh(t, ctx, clusters[0], "trust", "anchor", "--out", anchorDir)
 	for _, c := range clusters {
@@ -309,7 +315,7 @@ func installMesh(t *testing.T, ctx context.Context, e *env, clusters ...string) 
 			return err
 		})
 		e.apply(t, ctx, c, e.mesh(t, ctx, c, "install", "--crds"))
-		installYAML := e.mesh(t, ctx, c, "install", "--cluster-name", c, "--identity-external-issuer")
+		installYAML := e.mesh(t, ctx, c, append([]string{"install", "--cluster-name", c, "--identity-external-issuer"}, installFlags...)...)
 		eventually(t, 60*time.Second, "the control plane to apply in "+c+" (its Certificates wait on cert-manager's webhook)", func() error {
 			_, err := e.kubectl(ctx, c, installYAML, "apply", "-f", "-")
 			return err

@@ -9,11 +9,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/inject/webhook"
 )
 
 // The chart deploy/charts/meshfed, rendered by the real helm, holds the same objects as
@@ -48,12 +53,20 @@ func TestChartMatchesInstall(t *testing.T) {
 			[]string{"--cluster-name", "east", "--ha", "--registry", "registry.example.com/meshfed/", "--version", "v0.1.0"},
 			[]string{"clusterName=east", "ha=true", "registry=registry.example.com/meshfed/", "version=v0.1.0"}},
 		{"trust domain", []string{"--cluster-name", "west", "--trust-domain", "prod.example.com"}, []string{"clusterName=west", "trustDomain=prod.example.com"}},
+		// The chart takes the CA of a serving certificate made outside it; install makes one
+		// (its Secret is install's alone) and the chart gets that CA.
+		{"injector certificate made outside", []string{"--cluster-name", "west", "--injector-certificate=install"}, []string{"clusterName=west"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want, err := run(append(tt.install, "--identity-external-issuer")...)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if slices.Contains(tt.install, "--injector-certificate=install") {
+				var caBundle string
+				want, caBundle = withoutInjectorSecret(t, want)
+				tt.set = append(tt.set, "injectorCABundle="+caBundle)
 			}
 			args := []string{"template", "meshfed", chart, "--namespace", "mesh-system"}
 			for _, s := range tt.set {
@@ -148,4 +161,34 @@ func sortedKeys(m map[string]map[string]any) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// withoutInjectorSecret returns install's output less the injector's Secret, which the chart
+// does not make, and the webhook's caBundle.
+func withoutInjectorSecret(t *testing.T, out string) (string, string) {
+	t.Helper()
+	docs, err := cmdutil.DecodeDocuments([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	var caBundle string
+	for _, d := range docs {
+		if d.GetKind() == "Secret" && d.GetName() == webhook.CertSecretName {
+			continue
+		}
+		if d.GetKind() == "MutatingWebhookConfiguration" {
+			hooks, _, _ := unstructured.NestedSlice(d.Object, "webhooks")
+			caBundle, _, _ = unstructured.NestedString(hooks[0].(map[string]any), "clientConfig", "caBundle")
+		}
+		b, err := yaml.Marshal(d.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, string(b))
+	}
+	if caBundle == "" {
+		t.Fatal("install printed no caBundle")
+	}
+	return strings.Join(kept, "---\n"), caBundle
 }

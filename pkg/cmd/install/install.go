@@ -2,6 +2,8 @@ package install
 
 import (
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +11,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
+	"github.com/meshfed/meshfed/pkg/inject/webhook"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -29,6 +34,9 @@ type Options struct {
 	// says install makes them from this anchor. Exactly one is given.
 	ExternalIssuer bool
 	AnchorDir      string
+	// InjectorCertificate says who makes the injector's serving certificate: cert-manager,
+	// or install itself.
+	InjectorCertificate string
 
 	cmdutil.IOStreams
 	// now dates the issuer made from AnchorDir; tests fix it.
@@ -84,7 +92,15 @@ they come from, one of:
     kubectl, do not keep it. Renew the issuer by running the same command again before
     it ends, or move to cert-manager with 'mesh trust cluster --cert-manager'.
 
-The injector needs cert-manager either way, for its serving certificate. Each cluster has
+The injector's webhook serves with a certificate the apiserver trusts through the
+webhook's caBundle. By default cert-manager makes and renews it (a CA Issuer of the
+injector's own). --injector-certificate=install makes it here instead, for a cluster with
+no cert-manager: a CA of its own (ten years) and a serving certificate (a year), printed as
+the Secret meshfed-injector-tls with the CA in the webhook's caBundle. Renew it by running
+the same command again before it ends. With --anchor too, the control plane needs no
+cert-manager at all.
+
+Each cluster has
 its own name and trust domain (<cluster>.meshfed.local by default): a workload's identity
 is spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
 
@@ -99,6 +115,9 @@ It reads no cluster.`,
   # The issuer made here from the anchor, with the control plane, in one step
   mesh install --crds | kubectl --context west apply -f -
   mesh install --cluster-name west --anchor ./anchor | kubectl --context west apply -f -
+
+  # No cert-manager at all: the issuer and the injector's certificate made here
+  mesh install --cluster-name west --anchor ./anchor --injector-certificate=install | kubectl --context west apply -f -
 
   # From your own registry
   mesh install --cluster-name west --identity-external-issuer --registry registry.example.com/meshfed --version v0.1.0`,
@@ -119,9 +138,16 @@ It reads no cluster.`,
 	cmd.Flags().BoolVar(&o.ExternalIssuer, "identity-external-issuer", false, "the issuer Secret and the trust bundle come from elsewhere ('mesh trust cluster --cert-manager', or any tool): print no issuer")
 	cmd.Flags().StringVar(&o.AnchorDir, "anchor", "", "folder of the anchor (ca.crt and ca.key, as 'mesh trust anchor' wrote them): make the cluster's issuer and trust bundle from it and print them too")
 	cmd.Flags().StringVar(&o.TrustDomain, "trust-domain", "", "the cluster's trust domain (default <cluster-name>.meshfed.local); the same as given to 'mesh trust cluster'")
+	cmd.Flags().StringVar(&o.InjectorCertificate, "injector-certificate", injectorCertManager, "who makes the injector's serving certificate: cert-manager (renewed by it), or install (made here, valid a year; run install again to renew)")
 	o.Images.AddFlags(cmd.Flags(), "the control plane's images")
 	return cmd
 }
+
+// The values of --injector-certificate.
+const (
+	injectorCertManager = "cert-manager"
+	injectorInstall     = "install"
+)
 
 // Complete fills the trust domain from the cluster name.
 func (o *Options) Complete() error {
@@ -151,6 +177,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.ExternalIssuer && o.AnchorDir != "":
 		return errors.New("--identity-external-issuer and --anchor exclude each other: give --identity-external-issuer when the issuer comes from elsewhere (such as 'mesh trust cluster --cert-manager'), or --anchor DIR for install to make it from the anchor in DIR")
+	case o.InjectorCertificate != injectorCertManager && o.InjectorCertificate != injectorInstall:
+		return fmt.Errorf("--injector-certificate %q: give %s (cert-manager makes and renews it) or %s (made here, valid a year)", o.InjectorCertificate, injectorCertManager, injectorInstall)
 	case !o.ExternalIssuer && o.AnchorDir == "":
 		return errors.New("say where the cluster's issuer comes from: --identity-external-issuer when it comes from elsewhere (cert-manager through 'mesh trust cluster --cert-manager', applied before or after), or --anchor DIR for install to make it, and the trust bundle, from the anchor 'mesh trust anchor --out DIR' wrote")
 	}
@@ -162,21 +190,69 @@ func (o *Options) Run() error {
 	if o.CRDs {
 		return printManifests(o.Out, deploy.PolicyCRDs(), false)
 	}
-	manifests, err := deploy.ControlPlane(deploy.ControlPlaneValues{
+	values := deploy.ControlPlaneValues{
 		Registry: o.Images.Registry, Version: o.Images.Version, ClusterName: o.ClusterName, TrustDomain: o.TrustDomain, HA: o.HA,
-	})
-	if err != nil {
-		return err
 	}
+	// Made here, each goes after the namespace, which the first manifest makes, and before
+	// what reads it.
+	var made []deploy.Manifest
 	if o.AnchorDir != "" {
 		issuer, err := o.issuer()
 		if err != nil {
 			return err
 		}
-		// After the namespace, which the first manifest makes, before what reads them.
-		manifests = slices.Insert(manifests, 1, issuer)
+		made = append(made, issuer)
 	}
+	if o.InjectorCertificate == injectorInstall {
+		secret, ca, err := o.injectorCertificate()
+		if err != nil {
+			return err
+		}
+		values.InjectorCABundle = ca
+		made = append(made, secret)
+	}
+	manifests, err := deploy.ControlPlane(values)
+	if err != nil {
+		return err
+	}
+	manifests = slices.Insert(manifests, 1, made...)
 	return printManifests(o.Out, manifests, false)
+}
+
+// injectorCertificate makes the injector's serving certificate from a new CA of its own,
+// and returns its Secret and the CA's PEM for the webhook's caBundle. The CA is not the
+// mesh's anchor: the apiserver, its only client, is no workload of the mesh.
+func (o *Options) injectorCertificate() (deploy.Manifest, []byte, error) {
+	now := o.now()
+	ca, err := trust.NewAnchor("meshfed injector CA", trust.DefaultAnchorValidity, now)
+	if err != nil {
+		return deploy.Manifest{}, nil, fmt.Errorf("the injector's CA: %w", err)
+	}
+	svc := webhook.Name + "." + trust.Namespace + ".svc"
+	cert, key, err := ca.SignServing([]string{svc, svc + ".cluster.local"}, trust.DefaultIssuerValidity, now)
+	if err != nil {
+		return deploy.Manifest{}, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return deploy.Manifest{}, nil, fmt.Errorf("the injector's key: %w", err)
+	}
+	secret := &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: webhook.CertSecretName, Namespace: trust.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/name": "injector", "app.kubernetes.io/part-of": "meshfed"}},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{
+			corev1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
+			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+			"ca.crt":                ca.CertPEM(),
+		},
+	}
+	var b bytes.Buffer
+	if err := cmdutil.PrintYAML(&b, secret); err != nil {
+		return deploy.Manifest{}, nil, err
+	}
+	return deploy.Manifest{Path: "the injector's serving certificate made by --injector-certificate=install", Data: b.Bytes()}, ca.CertPEM(), nil
 }
 
 // issuer makes the cluster's issuer from the anchor in AnchorDir as 'mesh trust cluster'

@@ -3,6 +3,9 @@ package install
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"flag"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/meshfed/meshfed/internal/golden"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	"github.com/meshfed/meshfed/pkg/inject/webhook"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -98,6 +102,63 @@ func TestInstallValues(t *testing.T) {
 	}
 }
 
+// --injector-certificate=install: no cert-manager object, the serving certificate in its
+// Secret, and the webhook trusting its CA for the Service's name.
+func TestInstallInjectorCertificate(t *testing.T) {
+	out, err := run("--cluster-name", "west", "--identity-external-issuer", "--injector-certificate=install")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cmdutil.DecodeDocuments([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret, hook *unstructured.Unstructured
+	for i, d := range docs {
+		switch {
+		case strings.HasPrefix(d.GetAPIVersion(), "cert-manager.io/"):
+			t.Errorf("%s %s printed: cert-manager is not wanted", d.GetKind(), d.GetName())
+		case d.GetKind() == "Secret" && d.GetName() == webhook.CertSecretName:
+			secret = d
+			if i != 1 {
+				t.Errorf("the Secret is document %d; want it right after the namespace", i)
+			}
+		case d.GetKind() == "MutatingWebhookConfiguration":
+			hook = d
+		}
+	}
+	if secret == nil || hook == nil {
+		t.Fatalf("Secret %s or the MutatingWebhookConfiguration missing:\n%s", webhook.CertSecretName, out)
+	}
+	if _, ok := hook.GetAnnotations()["cert-manager.io/inject-ca-from"]; ok {
+		t.Error("the webhook still asks cert-manager's cainjector for its caBundle")
+	}
+	hooks, _, _ := unstructured.NestedSlice(hook.Object, "webhooks")
+	caB64, _, _ := unstructured.NestedString(hooks[0].(map[string]any), "clientConfig", "caBundle")
+	caPEM, err := base64.StdEncoding.DecodeString(caB64)
+	if err != nil {
+		t.Fatalf("caBundle: %v", err)
+	}
+	data, _, _ := unstructured.NestedStringMap(secret.Object, "data")
+	raw := map[string][]byte{}
+	for k, v := range data {
+		if raw[k], err = base64.StdEncoding.DecodeString(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pair, err := tls.X509KeyPair(raw["tls.crt"], raw["tls.key"])
+	if err != nil {
+		t.Fatalf("the Secret's pair: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("the caBundle holds no certificate")
+	}
+	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "meshfed-injector.mesh-system.svc"}); err != nil {
+		t.Errorf("the serving certificate does not verify with the caBundle as the apiserver checks it: %v", err)
+	}
+}
+
 func TestInstallBadInput(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -114,6 +175,7 @@ func TestInstallBadInput(t *testing.T) {
 		{[]string{"--cluster-name", "west"}, "say where the cluster's issuer comes from: --identity-external-issuer when"},
 		{[]string{"--cluster-name", "west", "--identity-external-issuer", "--anchor", "./anchor"}, "--identity-external-issuer and --anchor exclude each other"},
 		{[]string{"--cluster-name", "west", "--anchor", "/nonexistent"}, "--anchor /nonexistent: there is no ca.crt"},
+		{[]string{"--cluster-name", "west", "--identity-external-issuer", "--injector-certificate", "self"}, `--injector-certificate "self": give cert-manager`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
