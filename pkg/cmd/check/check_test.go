@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/healthcheck"
@@ -42,6 +44,9 @@ type cluster struct {
 	anchor *trust.CA
 	issuer *trust.CA
 	bundle *trust.Bundle
+	// webhookDown makes the apiserver return pods as it does when it cannot reach the
+	// webhook (failurePolicy Ignore): unchanged.
+	webhookDown bool
 }
 
 func healthy(t *testing.T, now time.Time) *cluster {
@@ -94,6 +99,18 @@ func healthy(t *testing.T, now time.Time) *cluster {
 func (c *cluster) clients() *cmdutil.Clients {
 	kube := kubefake.NewClientset(c.objs...)
 	kube.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{Major: "1", Minor: c.minor}
+	// The apiserver calls the webhook for a pod created with dry run, and stores nothing.
+	kube.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		create := a.(k8stesting.CreateActionImpl)
+		pod := create.GetObject().(*corev1.Pod).DeepCopy()
+		if !slices.Contains(create.GetCreateOptions().DryRun, metav1.DryRunAll) {
+			return false, nil, nil
+		}
+		if !c.webhookDown {
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: ProxyContainer})
+		}
+		return true, pod, nil
+	})
 	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "CustomResourceDefinitionList"}, c.crds...)
 	return &cmdutil.Clients{Kube: kube, Dynamic: dyn, Host: "https://198.18.0.11:6443"}
@@ -162,6 +179,8 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		}, fails: "the webhook's Service mesh-system/meshfed-injector has a ready endpoint", hint: "pods get no proxy while it has none"},
+		{name: "the apiserver cannot reach the webhook", modify: func(c *cluster) { c.webhookDown = true },
+			fails: "the apiserver reaches the webhook: a pod created with dry run gets the proxy", hint: "FailedCallingWebhook"},
 		{name: "Kubernetes too old", modify: func(c *cluster) { c.minor = "28" },
 			fails: "Kubernetes is 1.29 or later, for native sidecars"},
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
 	"github.com/meshfed/meshfed/pkg/healthcheck"
+	"github.com/meshfed/meshfed/pkg/inject"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -244,10 +245,39 @@ func webhookCategory(c *cmdutil.Clients, w *unstructured.Unstructured) healthche
 			{
 				Description: fmt.Sprintf("the webhook's Service %s/%s has a ready endpoint", svcNS, svcName),
 				Hint:        fmt.Sprintf("pods get no proxy while it has none: kubectl -n %s get pods; kubectl -n %s describe service %s", svcNS, svcNS, svcName),
+				Fatal:       true,
 				Run:         func(ctx context.Context) error { return serviceHasEndpoint(ctx, c, svcNS, svcName) },
+			},
+			{
+				Description: "the apiserver reaches the webhook: a pod created with dry run gets the proxy",
+				Hint:        fmt.Sprintf("the apiserver could not call the injector, or it skipped the pod: kubectl -n %s logs deploy/%s; kubectl get events -A --field-selector reason=FailedCallingWebhook", svcNS, svcName),
+				Run:         func(ctx context.Context) error { return webhookInjects(ctx, c) },
 			},
 		},
 	}
+}
+
+// webhookInjects creates a pod that asks for the proxy in the default namespace, as a dry
+// run: the apiserver calls the webhook as for a real pod, and nothing is stored. The
+// webhook's failurePolicy is Ignore, so a webhook that cannot be reached shows as a pod
+// without the proxy, not as an error.
+func webhookInjects(ctx context.Context, c *cmdutil.Clients) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "meshfed-check-", Annotations: map[string]string{inject.AnnotationInject: inject.InjectEnabled}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "meshfed-check"}}},
+	}
+	got, err := c.Kube.CoreV1().Pods(metav1.NamespaceDefault).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return fmt.Errorf("creating a pod with dry run in %s: %w", metav1.NamespaceDefault, err)
+	}
+	for _, cs := range [][]corev1.Container{got.Spec.InitContainers, got.Spec.Containers} {
+		for _, ct := range cs {
+			if ct.Name == ProxyContainer {
+				return nil
+			}
+		}
+	}
+	return errors.New("the pod came back without the proxy: the webhook did not answer, or declined (its warnings say why)")
 }
 
 func proxyCategory(c *cmdutil.Clients, ns, version string) healthcheck.Category {
