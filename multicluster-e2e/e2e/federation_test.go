@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -226,6 +227,9 @@ func TestFederation(t *testing.T) {
 		eventually(t, 60*time.Second, "west's Link to say east's gateway is alive in the gossip pool", func() error {
 			return linkGateway(ctx, e, metav1.ConditionTrue, "MemberAlive")
 		})
+		eventually(t, 60*time.Second, "mesh multicluster gateways to show east alive, with a latency", func() error {
+			return gatewaysSay(ctx, e, "true", true)
+		})
 		killed := time.Now()
 		if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "scale", "deployment/mesh-gateway", "--replicas=0"); err != nil {
 			t.Fatal(err)
@@ -240,6 +244,12 @@ func TestFederation(t *testing.T) {
 		if out, err := call("front"); err == nil {
 			t.Errorf("west's front was answered %q with east's gateway down", out)
 		}
+		if err := gatewaysSay(ctx, e, "false", false); err != nil {
+			t.Error(err)
+		}
+		if out, err := e.meshErr(ctx, "west", "", "multicluster", "check"); err == nil || !strings.Contains(out, "east") {
+			t.Errorf("mesh multicluster check passed, or did not name east, with east's gateway down: %v\n%s", err, out)
+		}
 		if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "scale", "deployment/mesh-gateway", "--replicas=1"); err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +260,37 @@ func TestFederation(t *testing.T) {
 			_, err := call("front")
 			return err
 		})
+		if out, err := e.meshErr(ctx, "west", "", "multicluster", "check"); err != nil {
+			t.Errorf("mesh multicluster check with east's gateway back: %v\n%s", err, out)
+		}
 	})
+}
+
+// gatewaysSay checks what mesh multicluster gateways says of east in west: alive as wanted,
+// and a gossip round trip or none.
+func gatewaysSay(ctx context.Context, e *env, alive string, latency bool) error {
+	out, err := e.meshErr(ctx, "west", "", "multicluster", "gateways", "-o", "json")
+	if err != nil {
+		return fmt.Errorf("mesh multicluster gateways: %v\n%s", err, out)
+	}
+	var gws []struct {
+		Cluster string `json:"cluster"`
+		Alive   string `json:"alive"`
+		RTT     int64  `json:"rttNanoseconds"`
+	}
+	if err := json.Unmarshal([]byte(out), &gws); err != nil {
+		return fmt.Errorf("mesh multicluster gateways -o json: %v\n%s", err, out)
+	}
+	for _, g := range gws {
+		if g.Cluster != "east" {
+			continue
+		}
+		if g.Alive != alive || (g.RTT > 0) != latency {
+			return fmt.Errorf("gateways says east alive=%s rtt=%dns; want alive=%s, a latency %v\n%s", g.Alive, g.RTT, alive, latency, out)
+		}
+		return nil
+	}
+	return fmt.Errorf("gateways does not list east:\n%s", out)
 }
 
 // webPolicy admits only caller to east's web, and the kubelet's plaintext probes.

@@ -27,6 +27,10 @@ const (
 	// (GET /ready), on GatewayProbePort by default.
 	GatewayProbePortName = "mesh-probe"
 	GatewayProbePort     = 4191
+	// GatewayAdminServiceName is the local gateway's admin Service, whose GET /members
+	// on GatewayAdminPortName says the gossip pool as that gateway sees it.
+	GatewayAdminServiceName = "mesh-gateway-admin"
+	GatewayAdminPortName    = "admin"
 	// GatewayServiceAccount is the gateway's ServiceAccount, which names its identity.
 	GatewayServiceAccount = "mesh-gateway"
 	// LinkCRDName is the Link's CustomResourceDefinition.
