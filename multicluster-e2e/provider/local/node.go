@@ -53,7 +53,7 @@ func runNode(log *slog.Logger, specPath string) error {
 	if err := awaitGo(os.NewFile(goFD, "go"), time.Minute); err != nil {
 		return err
 	}
-	if err := setupMounts(); err != nil {
+	if err := setupMounts(layout{spec.Dir}); err != nil {
 		return fmt.Errorf("mounts: %w", err)
 	}
 	if err := unix.Sethostname([]byte(spec.Name)); err != nil {
@@ -77,9 +77,12 @@ func awaitGo(pipe *os.File, timeout time.Duration) error {
 }
 
 // setupMounts gives the node a mount namespace of its own that shares nothing back with the
-// host, a /proc of its PID namespace, and a private /run: containerd pins each pod's network
-// namespace under /run/netns, and those pins must go with the node.
-func setupMounts() error {
+// host, a /proc of its PID namespace, a private /run: containerd pins each pod's network
+// namespace under /run/netns, and those pins must go with the node; and a /var/log of its
+// own in the node's folder: every kubelet removes the folders under /var/log/pods of pods it
+// does not know, so on a shared /var/log one cluster's kubelet deleted another's pod logs
+// (kubectl logs then failed), and the logs outlived the run.
+func setupMounts(l layout) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making / private: %w", err)
 	}
@@ -88,6 +91,13 @@ func setupMounts() error {
 	}
 	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
 		return fmt.Errorf("mounting /run: %w", err)
+	}
+	varLog := l.path("var-log")
+	if err := os.MkdirAll(varLog, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(varLog, "/var/log", "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("mounting %s on /var/log: %w", varLog, err)
 	}
 	return nil
 }
