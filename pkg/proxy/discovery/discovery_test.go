@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meshfed/meshfed/internal/testenv"
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
@@ -111,22 +108,10 @@ func (d *destinations) Get(_ *destinationv1.GetDestination, stream destinationv1
 // whether a scale-down has reached a proxy.
 func TestResolverCountsEndpoints(t *testing.T) {
 	srv := &destinations{updates: make(chan *destinationv1.Update, 4)}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	destinationv1.RegisterDestinationServer(g, srv)
-	go g.Serve(lis)
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	client := serveDestination(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	r := New(ctx, destinationv1.NewDestinationClient(conn), "shop", trust.ID{TrustDomain: "west.meshfed.local", Namespace: "shop", ServiceAccount: "web"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := New(ctx, client, "shop", trust.ID{TrustDomain: "west.meshfed.local", Namespace: "shop", ServiceAccount: "web"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(r)
 

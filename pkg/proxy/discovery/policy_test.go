@@ -87,9 +87,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestFollowPolicy(t *testing.T) {
-	const ns, td = "shop", "west.meshfed.local"
-	srv := &policies{updates: make(chan *destinationv1.PolicyUpdate), asked: make(chan string, 4)}
+// serveDestination serves srv as the destination service on loopback and returns a client.
+func serveDestination(t *testing.T, srv destinationv1.DestinationServer) destinationv1.DestinationClient {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +103,13 @@ func TestFollowPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return destinationv1.NewDestinationClient(conn)
+}
+
+func TestFollowPolicy(t *testing.T) {
+	const ns, td = "shop", "west.meshfed.local"
+	srv := &policies{updates: make(chan *destinationv1.PolicyUpdate), asked: make(chan string, 4)}
+	destination := serveDestination(t, srv)
 
 	pod, err := proxy.PodFromEnv(`{"app":"web"}`, `{"http":8080}`)
 	if err != nil {
@@ -125,7 +132,7 @@ func TestFollowPolicy(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		FollowPolicy(ctx, destinationv1.NewDestinationClient(conn), trust.ID{TrustDomain: td, Namespace: ns, ServiceAccount: "web"}, a, log)
+		FollowPolicy(ctx, destination, trust.ID{TrustDomain: td, Namespace: ns, ServiceAccount: "web"}, a, log)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	if got := <-srv.asked; got != ns {
