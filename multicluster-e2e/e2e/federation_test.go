@@ -147,19 +147,8 @@ func TestFederation(t *testing.T) {
 
 	t.Run("east's proxy sees the west caller's own identity, over mTLS", func(t *testing.T) {
 		want := `client_id="spiffe://west.meshfed.local/ns/shop/sa/front"`
-		eventually(t, 30*time.Second, "east web's proxy to count a request from west's front", func() error {
-			m, err := proxyMetrics(ctx, east, "shop", "app=web")
-			if err != nil {
-				return err
-			}
-			for _, l := range strings.Split(m, "\n") {
-				if strings.HasPrefix(l, "meshfed_proxy_requests_total{") && strings.Contains(l, `direction="inbound"`) &&
-					strings.Contains(l, want) && strings.Contains(l, `tls="true"`) && strings.Contains(l, `status_code="200"`) {
-					return nil
-				}
-			}
-			return fmt.Errorf("no inbound mTLS request from west's front in:\n%s", grep(m, "meshfed_proxy_requests_total"))
-		})
+		eventually(t, 30*time.Second, "east web's proxy to count a request from west's front",
+			mTLSRequestSeen(ctx, east, "shop", "app=web", "inbound", want))
 	})
 
 	t.Run("a policy in east admitting west's front refuses west's other", func(t *testing.T) {

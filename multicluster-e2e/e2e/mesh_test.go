@@ -71,34 +71,12 @@ func TestMesh(t *testing.T) {
 			{"voting", "web"},
 		} {
 			want := fmt.Sprintf(`client_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/%s"`, tt.client)
-			eventually(t, 90*time.Second, tt.server+"'s proxy counting requests from "+tt.client, func() error {
-				metrics, err := proxyMetrics(ctx, west, "meshfed-demo", "app="+tt.server)
-				if err != nil {
-					return err
-				}
-				for _, line := range strings.Split(metrics, "\n") {
-					if strings.HasPrefix(line, "meshfed_proxy_requests_total{") && strings.Contains(line, `direction="inbound"`) &&
-						strings.Contains(line, want) && strings.Contains(line, `tls="true"`) && strings.Contains(line, `status_code="200"`) {
-						return nil
-					}
-				}
-				return fmt.Errorf("no inbound mTLS request from %s in:\n%s", tt.client, grep(metrics, "meshfed_proxy_requests_total"))
-			})
+			eventually(t, 90*time.Second, tt.server+"'s proxy counting requests from "+tt.client,
+				mTLSRequestSeen(ctx, west, "meshfed-demo", "app="+tt.server, "inbound", want))
 			// And the client's proxy says which identity the server proved.
 			wantServer := fmt.Sprintf(`server_id="spiffe://west.meshfed.local/ns/meshfed-demo/sa/%s"`, tt.server)
-			eventually(t, 90*time.Second, tt.client+"'s proxy counting requests to "+tt.server, func() error {
-				metrics, err := proxyMetrics(ctx, west, "meshfed-demo", "app="+tt.client)
-				if err != nil {
-					return err
-				}
-				for _, line := range strings.Split(metrics, "\n") {
-					if strings.HasPrefix(line, "meshfed_proxy_requests_total{") && strings.Contains(line, `direction="outbound"`) &&
-						strings.Contains(line, wantServer) && strings.Contains(line, `tls="true"`) && strings.Contains(line, `status_code="200"`) {
-						return nil
-					}
-				}
-				return fmt.Errorf("no outbound mTLS request to %s in:\n%s", tt.server, grep(metrics, "meshfed_proxy_requests_total"))
-			})
+			eventually(t, 90*time.Second, tt.client+"'s proxy counting requests to "+tt.server,
+				mTLSRequestSeen(ctx, west, "meshfed-demo", "app="+tt.client, "outbound", wantServer))
 		}
 	})
 
@@ -308,6 +286,25 @@ func proxyMetrics(ctx context.Context, c kubernetes.Interface, ns, selector stri
 		all.Write(b)
 	}
 	return all.String(), nil
+}
+
+// mTLSRequestSeen is a condition for eventually: the proxies of the pods selector selects
+// in ns count a request answered 200 over mTLS in direction, its labels holding label (such
+// as client_id="spiffe://...").
+func mTLSRequestSeen(ctx context.Context, c kubernetes.Interface, ns, selector, direction, label string) func() error {
+	return func() error {
+		m, err := proxyMetrics(ctx, c, ns, selector)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, "meshfed_proxy_requests_total{") && strings.Contains(l, `direction="`+direction+`"`) &&
+				strings.Contains(l, label) && strings.Contains(l, `tls="true"`) && strings.Contains(l, `status_code="200"`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s mTLS request with %s from the proxies of %s in:\n%s", direction, label, selector, grep(m, "meshfed_proxy_requests_total"))
+	}
 }
 
 // countOK sums the requests from client that voting's proxies served with 200.
