@@ -86,7 +86,7 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	linkChanged := func(l types.NamespacedName) {
 		linkEvents <- event.GenericEvent{Object: &mcv1alpha1.Link{ObjectMeta: objectMeta(l)}}
 	}
-	st := newStatuses(linkChanged)
+	st := newStatuses(linkChanged, realClock{})
 	rs := newRemotes(log, mgr.GetScheme(), enqueue, linkChanged)
 	gw := newGatewayProbes(log, linkChanged, opts.DialGateway)
 	if opts.GatewayMembers != nil {
