@@ -149,11 +149,20 @@ func TestLink(t *testing.T) {
 		mirrorEndpoints(t, ctx, west, "shop", "api-east", atGateway(true))
 	})
 
-	t.Run("a port change, an unexport and a delete are mirrored", func(t *testing.T) {
+	t.Run("a port change, a relabel, an unexport and a delete are mirrored", func(t *testing.T) {
 		e.apply(t, ctx, "east", exportedService("web", "shop", "true", 8081))
 		mirrorEndpoints(t, ctx, west, "shop", "web-east", func(_ []discoveryv1.Endpoint, svc *corev1.Service) error {
 			if svc.Spec.Ports[0].Port != 8081 {
 				return fmt.Errorf("mirror port %d, want 8081", svc.Spec.Ports[0].Port)
+			}
+			return nil
+		})
+		if _, err := e.kubectl(ctx, "east", "", "-n", "shop", "label", "service", "web", "tier=front"); err != nil {
+			t.Fatal(err)
+		}
+		mirrorEndpoints(t, ctx, west, "shop", "web-east", func(_ []discoveryv1.Endpoint, svc *corev1.Service) error {
+			if svc.Labels["tier"] != "front" {
+				return fmt.Errorf("mirror labels %v, want tier=front from east", svc.Labels)
 			}
 			return nil
 		})

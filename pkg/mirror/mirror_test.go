@@ -445,3 +445,80 @@ current-context: c
 		})
 	}
 }
+
+// TestLinkNarrowsWhatIsTaken: a Link's selector takes only the exports it selects, and its
+// excluded labels and annotations are not copied onto the mirrors.
+func TestLinkNarrowsWhatIsTaken(t *testing.T) {
+	f := newFixture(t, readerKubeconfig, func(l *mcv1alpha1.Link) {
+		l.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "front"}}
+		l.Spec.ExcludedLabels = []string{"team"}
+		l.Spec.ExcludedAnnotations = []string{"example.com/notes"}
+	})
+	labelled := func(kv ...string) func(*corev1.Service) {
+		return func(s *corev1.Service) {
+			for i := 0; i < len(kv); i += 2 {
+				s.Labels[kv[i]] = kv[i+1]
+			}
+		}
+	}
+	back := f.remoteService("back", exported("true"), labelled("tier", "back"))
+	front := f.remoteService("front", exported("true"), labelled("tier", "front", "team", "shop"), func(s *corev1.Service) {
+		s.Annotations = map[string]string{"example.com/notes": "internal", "example.com/owner": "shop"}
+	})
+	f.awaitMirror(f.mirrorOf("front"), func(m *corev1.Service, _ []discoveryv1.EndpointSlice) error {
+		switch {
+		case m.Labels["tier"] != "front":
+			return fmt.Errorf("mirror labels %v, want tier=front copied", m.Labels)
+		case m.Labels["team"] != "":
+			return fmt.Errorf("mirror labels %v, want team excluded", m.Labels)
+		case m.Annotations["example.com/owner"] != "shop":
+			return fmt.Errorf("mirror annotations %v, want example.com/owner copied", m.Annotations)
+		case m.Annotations["example.com/notes"] != "":
+			return fmt.Errorf("mirror annotations %v, want example.com/notes excluded", m.Annotations)
+		}
+		return nil
+	})
+	var m corev1.Service
+	if err := localSide.client.Get(f.ctx, client.ObjectKey{Namespace: f.namespace, Name: f.mirrorOf("back")}, &m); !apierrors.IsNotFound(err) {
+		t.Errorf("back, which the selector does not take, has a mirror (%v)", err)
+	}
+
+	// Relabelled in or out, an export follows the selector.
+	back.Labels["tier"] = "front"
+	if err := remoteSide.client.Update(f.ctx, back); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitMirror(f.mirrorOf("back"), gatewayEndpoints(true))
+	front.Labels["tier"] = "other"
+	if err := remoteSide.client.Update(f.ctx, front); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitGone(f.mirrorOf("front"))
+}
+
+// TestCredentialsTurnBad: a Link whose Secret is changed to credentials that are refused keeps
+// its mirrors, not ready, says why, and mirrors again once the Secret is fixed.
+func TestCredentialsTurnBad(t *testing.T) {
+	f := newFixture(t, readerKubeconfig)
+	f.remoteService("steady", exported("true"))
+	f.awaitMirror(f.mirrorOf("steady"), gatewayEndpoints(true))
+
+	setCredentials := func(kubeconfig []byte) {
+		t.Helper()
+		var s corev1.Secret
+		if err := localSide.client.Get(f.ctx, client.ObjectKey{Namespace: linkNamespace, Name: f.link.Spec.CredentialsSecret}, &s); err != nil {
+			t.Fatal(err)
+		}
+		s.Data[mcv1alpha1.CredentialsKey] = kubeconfig
+		if err := localSide.client.Update(f.ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCredentials(adminKubeconfig)
+	f.awaitLinkCondition(mcv1alpha1.LinkCredentialsValid, metav1.ConditionFalse, "NotReadOnly")
+	f.awaitMirror(f.mirrorOf("steady"), gatewayEndpoints(false))
+
+	setCredentials(readerKubeconfig)
+	f.awaitLinkCondition(mcv1alpha1.LinkCredentialsValid, metav1.ConditionTrue, "Valid")
+	f.awaitMirror(f.mirrorOf("steady"), gatewayEndpoints(true))
+}
