@@ -44,18 +44,30 @@ func servicePort(svc *corev1.Service, port int32) (corev1.ServicePort, bool) {
 	return corev1.ServicePort{}, false
 }
 
+// objects are what a Service's state is computed from: the Service, its EndpointSlices, and
+// for a federated Service, its local member's.
+type objects struct {
+	svc    *corev1.Service
+	slices []*discoveryv1.EndpointSlice
+	member *objects
+}
+
 // serviceState is the state of svc's port: the ready endpoints of its EndpointSlices, matched
 // by port name as kube-proxy matches them. That name carries a named targetPort too: the
 // endpointslice controller writes, in each slice, the number the name resolves to in that
 // slice's pods. refs receives every pod an endpoint points at, found or not, so that the pod's
 // arrival or change is seen.
-func (b *builder) serviceState(svc *corev1.Service, port int32, slices []*discoveryv1.EndpointSlice, pods podLookup, refs func(types.NamespacedName)) state {
+func (b *builder) serviceState(o objects, port int32, pods podLookup, refs func(types.NamespacedName)) state {
+	svc := o.svc
 	if svc == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return notInMesh // ExternalName: a DNS alias; the proxy goes where DNS says
 	}
 	sp, ok := servicePort(svc, port)
 	if !ok {
 		return notInMesh // not one of its ports: as unreachable through the mesh as without it
+	}
+	if federated(svc) {
+		return b.federatedState(o, sp, pods, refs)
 	}
 	mirror := viaGateway(svc)
 	if mirror && svc.Spec.ClusterIP == corev1.ClusterIPNone {
@@ -65,67 +77,103 @@ func (b *builder) serviceState(svc *corev1.Service, port int32, slices []*discov
 	}
 	var gw *gateway
 	if mirror {
-		if gw = gatewayOf(svc, sp); gw == nil {
+		if gw = gatewayOf(svc.Annotations, svc.Labels, sp.Port); gw == nil {
 			b.log.Warn("mirror has no remote name: its endpoints are not sent until the link controller writes it",
 				"service", svc.Namespace+"/"+svc.Name, "annotation", mcv1alpha1.AnnotationRemoteSvcFQName)
 			return state{exists: true}
 		}
 	}
-	hint := protocolHint(sp.AppProtocol)
 	out := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
-	for _, s := range slices {
-		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
-			continue // FQDN endpoints are names the proxy cannot balance over
+	for _, s := range o.slices {
+		b.addEndpoints(out.endpoints, svc, sp, s, sp.Name, gw, pods, refs)
+	}
+	return out
+}
+
+// federatedState is the state of a federated Service's port: its local member's endpoints
+// while any is ready, so that traffic stays in the cluster; else every other member's, each
+// through its cluster's gateway.
+func (b *builder) federatedState(o objects, sp corev1.ServicePort, pods podLookup, refs func(types.NamespacedName)) state {
+	if m := o.member; m != nil && m.svc != nil && m.svc.Labels[mcv1alpha1.LabelFederated] == mcv1alpha1.FederatedMember {
+		if local := b.serviceState(*m, sp.Port, pods, refs); len(local.endpoints) > 0 {
+			return local
 		}
-		epPort, ok := slicePort(s, sp.Name)
-		if !ok {
+	}
+	out := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
+	for _, s := range o.slices {
+		if s.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeFederated {
 			continue
 		}
-		for i := range s.Endpoints {
-			e := &s.Endpoints[i]
-			if !ready(e) || len(e.Addresses) == 0 {
-				continue
+		gw := gatewayOf(s.Annotations, s.Labels, sp.Port)
+		if gw == nil {
+			continue
+		}
+		// Each member names its ports as it likes: its slice's port is the one its own
+		// Service has at this number.
+		for _, p := range mcv1alpha1.ParseRemotePorts(s.Annotations[mcv1alpha1.AnnotationRemotePorts]) {
+			if p.Port == sp.Port && p.Protocol == corev1.ProtocolTCP {
+				b.addEndpoints(out.endpoints, o.svc, sp, s, p.Name, gw, pods, refs)
+				break
 			}
-			// Every address of an endpoint is the same pod; like kube-proxy, use the first.
-			ip, err := netip.ParseAddr(e.Addresses[0])
-			if err != nil {
-				continue
-			}
-			ap := netip.AddrPortFrom(ip.Unmap(), uint16(epPort))
-			if _, dup := out.endpoints[ap]; dup {
-				continue // the same endpoint in two slices while the controller moves it
-			}
-			ep := &destinationv1.Endpoint{
-				Address:      socketAddress(ap),
-				Weight:       DefaultWeight,
-				Labels:       map[string]string{labelNamespace: svc.Namespace, labelService: svc.Name},
-				ProtocolHint: hint,
-			}
-			if e.Zone != nil && *e.Zone != "" {
-				ep.Labels[labelZone] = *e.Zone
-			}
-			switch {
-			case mirror:
-				ep.Gateway = gw.at(ap)
-				ep.Labels[labelCluster] = gw.cluster
-			case e.TargetRef != nil && e.TargetRef.Kind == "Pod":
-				key := types.NamespacedName{Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name}
-				if key.Namespace == "" {
-					key.Namespace = s.Namespace
-				}
-				refs(key)
-				pod, ok := pods(key)
-				if !ok {
-					// Not in the cache yet (the pod's event comes on another watch): wait for it
-					// rather than send a meshed pod as plaintext. Its arrival recomputes this.
-					continue
-				}
-				b.describePod(ep, pod)
-			}
-			out.endpoints[ap] = ep
 		}
 	}
 	return out
+}
+
+// addEndpoints adds to out the ready endpoints of s, a slice of svc, on its port named
+// portName; through gw when it is set, else each described from its pod.
+func (b *builder) addEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, svc *corev1.Service, sp corev1.ServicePort, s *discoveryv1.EndpointSlice, portName string, gw *gateway, pods podLookup, refs func(types.NamespacedName)) {
+	if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
+		return // FQDN endpoints are names the proxy cannot balance over
+	}
+	epPort, ok := slicePort(s, portName)
+	if !ok {
+		return
+	}
+	hint := protocolHint(sp.AppProtocol)
+	for i := range s.Endpoints {
+		e := &s.Endpoints[i]
+		if !ready(e) || len(e.Addresses) == 0 {
+			continue
+		}
+		// Every address of an endpoint is the same pod; like kube-proxy, use the first.
+		ip, err := netip.ParseAddr(e.Addresses[0])
+		if err != nil {
+			continue
+		}
+		ap := netip.AddrPortFrom(ip.Unmap(), uint16(epPort))
+		if _, dup := out[ap]; dup {
+			continue // the same endpoint in two slices while the controller moves it
+		}
+		ep := &destinationv1.Endpoint{
+			Address:      socketAddress(ap),
+			Weight:       DefaultWeight,
+			Labels:       map[string]string{labelNamespace: svc.Namespace, labelService: svc.Name},
+			ProtocolHint: hint,
+		}
+		if e.Zone != nil && *e.Zone != "" {
+			ep.Labels[labelZone] = *e.Zone
+		}
+		switch {
+		case gw != nil:
+			ep.Gateway = gw.at(ap)
+			ep.Labels[labelCluster] = gw.cluster
+		case e.TargetRef != nil && e.TargetRef.Kind == "Pod":
+			key := types.NamespacedName{Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name}
+			if key.Namespace == "" {
+				key.Namespace = s.Namespace
+			}
+			refs(key)
+			pod, ok := pods(key)
+			if !ok {
+				// Not in the cache yet (the pod's event comes on another watch): wait for it
+				// rather than send a meshed pod as plaintext. Its arrival recomputes this.
+				continue
+			}
+			b.describePod(ep, pod)
+		}
+		out[ap] = ep
+	}
 }
 
 // podState is the state of a pod IP:port: that pod alone, with no protocol hint (no Service
@@ -246,7 +294,14 @@ func protocolHint(appProtocol *string) destinationv1.ProtocolHint {
 // name.
 func viaGateway(svc *corev1.Service) bool {
 	return svc.Labels[mcv1alpha1.LabelMirroredService] == "true" &&
-		svc.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeRemoteDiscovery
+		svc.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeRemoteDiscovery &&
+		!federated(svc)
+}
+
+// federated tells a federated Service, "<name>-federated", which the link controller made.
+func federated(svc *corev1.Service) bool {
+	return svc.Labels[mcv1alpha1.LabelMirroredService] == "true" &&
+		svc.Labels[mcv1alpha1.LabelMirrorMode] == mcv1alpha1.MirrorModeFederated
 }
 
 // gateway is what a mirror's port says of the way to its endpoints, each of which is a remote
@@ -256,20 +311,21 @@ type gateway struct {
 	remoteIdentities             []string
 }
 
-// gatewayOf reads a mirror's annotations and labels for its port sp; nil when the mirror does
-// not say the remote name to ask for.
-func gatewayOf(svc *corev1.Service, sp corev1.ServicePort) *gateway {
-	fq := strings.TrimSuffix(svc.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName], ".")
+// gatewayOf reads, for port, the annotations and labels the link controller writes on a
+// mirror (or on a federated Service's slice); nil when they do not say the remote name to ask
+// for.
+func gatewayOf(annotations, labels map[string]string, port int32) *gateway {
+	fq := strings.TrimSuffix(annotations[mcv1alpha1.AnnotationRemoteSvcFQName], ".")
 	if fq == "" {
 		return nil
 	}
 	gw := &gateway{
-		identity: svc.Annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity],
+		identity: annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity],
 		// The mirror's ports are the remote Service's: the same number there.
-		authority: net.JoinHostPort(fq, strconv.Itoa(int(sp.Port))),
-		cluster:   svc.Labels[mcv1alpha1.LabelClusterName],
+		authority: net.JoinHostPort(fq, strconv.Itoa(int(port))),
+		cluster:   labels[mcv1alpha1.LabelClusterName],
 	}
-	for _, id := range strings.Split(svc.Annotations[mcv1alpha1.AnnotationRemoteIdentities], ",") {
+	for _, id := range strings.Split(annotations[mcv1alpha1.AnnotationRemoteIdentities], ",") {
 		if id = strings.TrimSpace(id); id != "" {
 			gw.remoteIdentities = append(gw.remoteIdentities, id)
 		}

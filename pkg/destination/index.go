@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
 // Informer index names.
@@ -170,8 +172,15 @@ func (x *index) enqueue(k queueKey, now time.Time) {
 		if _, ok := x.ips[k.ip]; !ok {
 			return
 		}
-	} else if _, ok := x.svcs[k.service]; !ok {
-		return
+	} else {
+		// A Service may be the local member of a federated Service that someone follows.
+		fk := serviceKey{Namespace: k.service.Namespace, Name: k.service.Name + mcv1alpha1.FederatedSuffix}
+		if _, ok := x.svcs[fk]; ok {
+			x.enqueue(queueKey{service: fk}, now)
+		}
+		if _, ok := x.svcs[k.service]; !ok {
+			return
+		}
 	}
 	if t, ok := x.causes[k]; !ok || now.Before(t) {
 		x.causes[k] = now
@@ -270,8 +279,7 @@ func (x *index) serviceView(key serviceKey, port int32) *view {
 		return v
 	}
 	refs := map[types.NamespacedName]struct{}{}
-	svc, slices := x.serviceObjects(key)
-	v := newView(viewKey{service: key, port: port}, x.b.serviceState(svc, port, slices, x.pod, func(p types.NamespacedName) { refs[p] = struct{}{} }))
+	v := newView(viewKey{service: key, port: port}, x.b.serviceState(x.serviceObjects(key), port, x.pod, func(p types.NamespacedName) { refs[p] = struct{}{} }))
 	st.views[port] = v
 	for p := range st.pods {
 		refs[p] = struct{}{} // the other ports' pods still count
@@ -320,10 +328,10 @@ func (x *index) recomputeService(key serviceKey, cause time.Time) {
 	if st == nil {
 		return
 	}
-	svc, slices := x.serviceObjects(key)
+	objs := x.serviceObjects(key)
 	refs := map[types.NamespacedName]struct{}{}
 	for port, v := range st.views {
-		v.publish(x.b.serviceState(svc, port, slices, x.pod, func(p types.NamespacedName) { refs[p] = struct{}{} }), cause)
+		v.publish(x.b.serviceState(objs, port, x.pod, func(p types.NamespacedName) { refs[p] = struct{}{} }), cause)
 	}
 	x.setRefs(key, st, refs)
 }
@@ -376,22 +384,29 @@ func (x *index) setRefs(key serviceKey, st *serviceState, refs map[types.Namespa
 	st.pods = refs
 }
 
-func (x *index) serviceObjects(key serviceKey) (*corev1.Service, []*discoveryv1.EndpointSlice) {
+// serviceObjects reads from the caches what key's state is computed from.
+func (x *index) serviceObjects(key serviceKey) objects {
 	obj, ok, _ := x.services.GetIndexer().GetByKey(key.Namespace + "/" + key.Name)
 	if !ok {
-		return nil, nil
+		return objects{}
 	}
 	svc, _ := obj.(*corev1.Service)
 	objs, _ := x.slices.GetIndexer().ByIndex(byService, key.Namespace+"/"+key.Name)
-	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	out := objects{svc: svc, slices: make([]*discoveryv1.EndpointSlice, 0, len(objs))}
 	for _, o := range objs {
 		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
-			out = append(out, s)
+			out.slices = append(out.slices, s)
 		}
 	}
 	// In name order, so that an address in two slices is always taken from the same one.
-	slices.SortFunc(out, func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
-	return svc, out
+	slices.SortFunc(out.slices, func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+	if svc != nil && federated(svc) {
+		if name, ok := strings.CutSuffix(key.Name, mcv1alpha1.FederatedSuffix); ok && name != "" {
+			member := x.serviceObjects(serviceKey{Namespace: key.Namespace, Name: name})
+			out.member = &member
+		}
+	}
+	return out
 }
 
 func (x *index) pod(key types.NamespacedName) (*corev1.Pod, bool) {

@@ -500,3 +500,51 @@ func TestStateForgotten(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFederatedFailover: a federated Service sends its local member's endpoints while any is
+// ready, the other clusters' gateways when none is, and the local ones again when they are back.
+func TestFederatedFailover(t *testing.T) {
+	ns := newNamespace(t)
+	createService(t, service(ns, "web", func(s *corev1.Service) {
+		s.Labels = map[string]string{mcv1alpha1.LabelFederated: mcv1alpha1.FederatedMember}
+	}))
+	createPod(t, pod(ns, "web-a", withProxy, withSA("web"), ownedBy("ReplicaSet", "web-5d8f9c")), "")
+	local := createSlice(t, slice(ns, "web", "web-1", 8080, endpoint(ip(ns, 1), "web-a")))
+	createService(t, service(ns, "web-federated", func(s *corev1.Service) {
+		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}
+	}))
+	east := slice(ns, "web-federated", "web-federated-east-ipv4", 4143, endpoint("198.18.200.1", ""))
+	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+	east.Labels[mcv1alpha1.LabelClusterName] = "east"
+	east.Annotations = map[string]string{
+		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
+		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
+	}
+	createSlice(t, east)
+
+	localEndpoint := held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep(ipPort(ns, 1, 8080), labels("service", "web"), ofPod(ns, "web-a", "web", "deployment/web", true)),
+	}}
+	viaEast := held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep("198.18.200.1:4143", labels("namespace", ns, "service", "web-federated", "cluster", "east"), func(e *destinationv1.Endpoint) {
+			e.Gateway = &destinationv1.Gateway{
+				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
+				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+				Authority:   "web." + ns + ".svc.cluster.local:80",
+				Cluster:     "east",
+			}
+		}),
+	}}
+	p := watchAuthority(t, "web-federated."+ns+".svc.cluster.local:80")
+	p.await(t, localEndpoint)
+
+	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a", notReady)}
+	local = updateSlice(t, local)
+	p.await(t, viaEast)
+
+	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a")}
+	updateSlice(t, local)
+	p.await(t, localEndpoint)
+}

@@ -68,6 +68,9 @@ type mirrorSet struct {
 	// Slices are the EndpointSlices of Service (unless it is a headless gateway mirror, whose
 	// slice needs the PodServices' addresses: see headlessSlice) and of the PodServices.
 	Slices []*discoveryv1.EndpointSlice
+	// Federated is the remote Service's part of its federated Service, if it is a member.
+	// A member need not be exported: Service is then nil.
+	Federated *federatedPart
 }
 
 // wanted decides whether a remote Service is mirrored under link: nil when it is not exported
@@ -80,19 +83,25 @@ func wanted(link *mcv1alpha1.Link, r remoteService) (exportMode, error) {
 	if mode == notExported {
 		return notExported, nil
 	}
-	if link.Spec.Selector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(link.Spec.Selector)
-		if err != nil {
-			return notExported, &notMirrored{"InvalidSelector", fmt.Sprintf("spec.selector: %v: fix the Link's selector", err)}
-		}
-		if !sel.Matches(labels.Set(r.Service.Labels)) {
-			return notExported, nil
-		}
+	if ok, err := selected(link, r.Service); !ok || err != nil {
+		return notExported, err
 	}
 	if r.Service.Spec.Type == corev1.ServiceTypeExternalName {
 		return mode, &notMirrored{"ExternalName", "an ExternalName Service names a host outside the cluster and is not mirrored: export a Service with a selector instead"}
 	}
 	return mode, nil
+}
+
+// selected says whether the Link's selector takes svc.
+func selected(link *mcv1alpha1.Link, svc *corev1.Service) (bool, error) {
+	if link.Spec.Selector == nil {
+		return true, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(link.Spec.Selector)
+	if err != nil {
+		return false, &notMirrored{"InvalidSelector", fmt.Sprintf("spec.selector: %v: fix the Link's selector", err)}
+	}
+	return sel.Matches(labels.Set(svc.Labels)), nil
 }
 
 // desiredMirrors computes the mirrors of an exported remote Service.
@@ -125,10 +134,10 @@ func desiredMirrors(link *mcv1alpha1.Link, key mirrorKey, mode exportMode, r rem
 			pod.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeGateway
 			pod.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName] = host + "." + remoteFQName(link, key)
 			set.PodServices = append(set.PodServices, pod)
-			set.Slices = append(set.Slices, gatewaySlices(link, key, pod, r.Healthy)...)
+			set.Slices = append(set.Slices, gatewaySlices(link, key, pod, r.Healthy, "gateway-")...)
 		}
 	default:
-		set.Slices = gatewaySlices(link, key, svc, r.Healthy)
+		set.Slices = gatewaySlices(link, key, svc, r.Healthy, "gateway-")
 	}
 	return set, nil
 }
@@ -197,8 +206,9 @@ func sliceMeta(key mirrorKey, cluster string, svc *corev1.Service, suffix string
 }
 
 // gatewaySlices put svc's endpoints at the remote gateway: every port of svc is served on the
-// gateway's port. One slice per address type, as an EndpointSlice holds one.
-func gatewaySlices(link *mcv1alpha1.Link, key mirrorKey, svc *corev1.Service, healthy bool) []*discoveryv1.EndpointSlice {
+// gateway's port. One slice per address type, as an EndpointSlice holds one, named
+// "<svc>-<prefix><type>".
+func gatewaySlices(link *mcv1alpha1.Link, key mirrorKey, svc *corev1.Service, healthy bool, prefix string) []*discoveryv1.EndpointSlice {
 	port := link.Spec.GatewayPort
 	if port == 0 {
 		port = mcv1alpha1.DefaultGatewayPort
@@ -223,7 +233,7 @@ func gatewaySlices(link *mcv1alpha1.Link, key mirrorKey, svc *corev1.Service, he
 	var out []*discoveryv1.EndpointSlice
 	for _, t := range sortedTypes(byType) {
 		out = append(out, &discoveryv1.EndpointSlice{
-			ObjectMeta:  sliceMeta(key, link.Spec.TargetClusterName, svc, "gateway-"+typeSuffix(t)),
+			ObjectMeta:  sliceMeta(key, link.Spec.TargetClusterName, svc, prefix+typeSuffix(t)),
 			AddressType: t,
 			Endpoints:   byType[t],
 			Ports:       ports,

@@ -11,6 +11,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -242,10 +243,17 @@ func (r *linkReconciler) enqueueAll(ctx context.Context, link types.NamespacedNa
 			}
 		}
 	}
-	var mirrors corev1.ServiceList
+	// The slices, not the Services: a federated member has a slice of the Link's and no
+	// Service of its own.
+	var mirrors discoveryv1.EndpointSliceList
 	if err := r.client.List(ctx, &mirrors, client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(link)}); err == nil {
+		seen := map[mirrorKey]bool{}
 		for _, m := range mirrors.Items {
-			r.enqueue(mirrorKey{Link: link, Namespace: m.Namespace, Name: m.Labels[mcv1alpha1.LabelRemoteName]})
+			k := mirrorKey{Link: link, Namespace: m.Namespace, Name: m.Labels[mcv1alpha1.LabelRemoteName]}
+			if k.Name != "" && !seen[k] {
+				seen[k] = true
+				r.enqueue(k)
+			}
 		}
 	}
 }
@@ -253,8 +261,19 @@ func (r *linkReconciler) enqueueAll(ctx context.Context, link types.NamespacedNa
 // reconcileDelete removes every mirror of the Link, then lets the Link go.
 func (r *linkReconciler) reconcileDelete(ctx context.Context, s *linkScope) error {
 	r.remotes.stop(s.key)
+	// The federated Services the Link's members were in lose them, and go if they were the last.
+	var federated discoveryv1.EndpointSliceList
+	if err := r.client.List(ctx, &federated, client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key), mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}); err != nil {
+		return err
+	}
 	if err := deleteMirrors(ctx, r.client, []client.ListOption{client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key)}}, nil); err != nil {
 		return err
+	}
+	for _, sl := range federated.Items {
+		key := mirrorKey{Link: s.key, Namespace: sl.Namespace, Name: sl.Labels[mcv1alpha1.LabelRemoteName]}
+		if err := syncFederated(ctx, r.client, key, sl.Labels[discoveryv1.LabelServiceName], nil); err != nil {
+			return err
+		}
 	}
 	r.statuses.dropLink(s.key)
 	if controllerutil.RemoveFinalizer(s.link, finalizer) {

@@ -65,17 +65,27 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		return reconcile.Result{}, err
 	}
 	mode, why := wanted(&link, remoteSvc)
-	if mode == viaGateway && !r.gateways.alive(key.Link) {
+	member := false
+	if why == nil {
+		member, why = isMember(&link, remoteSvc)
+	}
+	if (mode == viaGateway || member) && !r.gateways.alive(key.Link) {
 		// The way to the remote's pods is down: its mirrors stay, their endpoints not ready.
 		remoteSvc.Healthy = false
 	}
-	if mode == notExported && why == nil {
+	if mode == notExported && !member && why == nil {
 		r.statuses.forget(key)
-		return reconcile.Result{}, r.prune(ctx, key, nil)
+		if err := r.prune(ctx, key, nil); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, r.leaveFederated(ctx, key)
 	}
-	var set *mirrorSet
-	if why == nil {
+	set := &mirrorSet{}
+	if why == nil && mode != notExported {
 		set, why = desiredMirrors(&link, key, mode, remoteSvc)
+	}
+	if why == nil && member {
+		set.Federated, why = desiredFederated(&link, key, remoteSvc)
 	}
 	if why == nil {
 		why = r.ensureNamespace(ctx, &link, key.Namespace)
@@ -93,8 +103,29 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		r.statuses.set(key, "", metav1.ConditionUnknown, "Error", why.Error())
 		return reconcile.Result{}, why
 	}
-	r.statuses.set(key, set.Service.Name, metav1.ConditionTrue, "Mirrored", "mirrored as "+set.Service.Name)
+	mirror, message := set.describe()
+	r.statuses.set(key, mirror, metav1.ConditionTrue, "Mirrored", message)
 	return reconcile.Result{}, nil
+}
+
+// describe names what set makes here, for the Link's status.
+func (set *mirrorSet) describe() (mirror, message string) {
+	switch {
+	case set.Service != nil && set.Federated != nil:
+		return set.Service.Name, "mirrored as " + set.Service.Name + ", and a member of " + set.Federated.Service
+	case set.Service != nil:
+		return set.Service.Name, "mirrored as " + set.Service.Name
+	}
+	return set.Federated.Service, "a member of " + set.Federated.Service
+}
+
+// leaveFederated takes key out of its federated Service, if it was in one.
+func (r *mirrorReconciler) leaveFederated(ctx context.Context, key mirrorKey) error {
+	name, err := federatedName(key.Name)
+	if err != nil {
+		return nil // no federated Service can have that name
+	}
+	return syncFederated(ctx, r.client, key, name, nil)
 }
 
 // readRemote reads one Service of the remote, its export and its endpoints, from the cache.
@@ -144,6 +175,22 @@ func (r *mirrorReconciler) ensureNamespace(ctx context.Context, link *mcv1alpha1
 // apply makes the local mirrors equal to set and removes those it no longer holds.
 func (r *mirrorReconciler) apply(ctx context.Context, link *mcv1alpha1.Link, key mirrorKey, set *mirrorSet, healthy bool) error {
 	keep := map[string]bool{}
+	if set.Federated != nil {
+		if err := syncFederated(ctx, r.client, key, set.Federated.Service, set.Federated); err != nil {
+			return err
+		}
+		for _, s := range set.Federated.Slices {
+			if err := r.applySlice(ctx, key, s); err != nil {
+				return err
+			}
+			keep["EndpointSlice/"+s.Name] = true
+		}
+	} else if err := r.leaveFederated(ctx, key); err != nil {
+		return err
+	}
+	if set.Service == nil {
+		return r.prune(ctx, key, keep)
+	}
 	svc, err := r.applyService(ctx, key, set.Service)
 	if err != nil {
 		return err
@@ -256,11 +303,12 @@ func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *
 		return r.client.Delete(ctx, &cur) // immutable: the next pass creates it anew
 	}
 	if apiequality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
+		apiequality.Semantic.DeepEqual(cur.Annotations, want.Annotations) &&
 		apiequality.Semantic.DeepEqual(cur.Endpoints, want.Endpoints) &&
 		apiequality.Semantic.DeepEqual(cur.Ports, want.Ports) {
 		return nil
 	}
-	cur.Labels, cur.Endpoints, cur.Ports = want.Labels, want.Endpoints, want.Ports
+	cur.Labels, cur.Annotations, cur.Endpoints, cur.Ports = want.Labels, want.Annotations, want.Endpoints, want.Ports
 	return r.client.Update(ctx, &cur)
 }
 

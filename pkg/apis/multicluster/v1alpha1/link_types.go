@@ -13,8 +13,14 @@ const (
 	// ExportedGateway and ExportedRemoteDiscovery are the values of LabelExported.
 	ExportedGateway         = "true"
 	ExportedRemoteDiscovery = "remote-discovery"
-	// LabelFederated marks a Service as a member of the federated service of its name.
-	LabelFederated = "mirror.meshfed.io/federated"
+	// LabelFederated set to FederatedMember makes a Service a member of the federated
+	// service of its name: every linked cluster has a Service "<name>-federated" whose
+	// endpoints are its own member's, if it has one and it is ready, else the other members'
+	// through their gateways.
+	LabelFederated  = "mirror.meshfed.io/federated"
+	FederatedMember = "member"
+	// FederatedSuffix ends the name of a federated Service.
+	FederatedSuffix = "-federated"
 
 	// LabelMirroredService marks every Service and EndpointSlice the link controller made.
 	LabelMirroredService = "mirror.meshfed.io/mirrored-service"
@@ -32,6 +38,10 @@ const (
 	LabelMirrorMode           = "mirror.meshfed.io/mode"
 	MirrorModeGateway         = "gateway"
 	MirrorModeRemoteDiscovery = "remote-discovery"
+	// MirrorModeFederated marks a federated Service and its EndpointSlices, one per linked
+	// cluster that has a member, each at that cluster's gateway. The slice, not the Service,
+	// carries the remote annotations, as each member is in another cluster.
+	MirrorModeFederated = "federated"
 
 	// AnnotationRemoteSvcFQName is the remote Service's name in its cluster's DNS.
 	AnnotationRemoteSvcFQName = "mirror.meshfed.io/remote-svc-fq-name"
@@ -39,6 +49,9 @@ const (
 	AnnotationRemoteGatewayIdentity = "mirror.meshfed.io/remote-gateway-identity"
 	// AnnotationRemoteIdentities lists the server identities behind the remote Service.
 	AnnotationRemoteIdentities = "mirror.meshfed.io/remote-identities"
+	// AnnotationRemotePorts, on a federated Service's EndpointSlice, lists the ports of the
+	// member it stands for ("name=port/protocol,..."): the federated Service has them all.
+	AnnotationRemotePorts = "mirror.meshfed.io/remote-ports"
 	// AnnotationRemoteResourceVersion is the remote Service's resourceVersion last mirrored.
 	AnnotationRemoteResourceVersion = "mirror.meshfed.io/remote-resource-version"
 

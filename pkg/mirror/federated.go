@@ -1,0 +1,193 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+)
+
+// A federated service unites the members of one name, in this cluster and in every linked
+// one, under the local Service "<name>-federated". The link controller writes its remote part:
+// the Service, and per Link whose cluster has a member an EndpointSlice at that cluster's
+// gateway, labelled like a mirror's (so that pruning, marking not ready and unlinking treat it
+// as one) and annotated with what the destination service needs to route through the gateway.
+// The local member's endpoints are not copied: the destination service reads them from the
+// local Service, and sends them alone while any is ready, which is what makes a federated
+// service prefer its own cluster and fail over when its local member has no ready endpoint.
+// Clients must therefore be meshed, as for Linkerd's federated services.
+
+// federatedPart is what one remote member adds to its federated Service here.
+type federatedPart struct {
+	Service string
+	Ports   []corev1.ServicePort
+	Slices  []*discoveryv1.EndpointSlice
+}
+
+// isMember says whether the remote Service is a federated member taken by link.
+func isMember(link *mcv1alpha1.Link, r remoteService) (bool, error) {
+	if r.Service == nil || r.Service.Labels[mcv1alpha1.LabelFederated] != mcv1alpha1.FederatedMember {
+		return false, nil
+	}
+	return selected(link, r.Service)
+}
+
+// federatedName is the name of the federated Service of the members named name.
+func federatedName(name string) (string, error) {
+	n := name + mcv1alpha1.FederatedSuffix
+	if errs := validation.IsDNS1035Label(n); len(errs) > 0 {
+		return "", fmt.Errorf("the federated Service's name %q is not a valid Service name (%s): shorten the member Services' name", n, errs[0])
+	}
+	return n, nil
+}
+
+// desiredFederated computes what a remote member adds to its federated Service.
+func desiredFederated(link *mcv1alpha1.Link, key mirrorKey, r remoteService) (*federatedPart, error) {
+	name, err := federatedName(key.Name)
+	if err != nil {
+		return nil, &notMirrored{"NameTooLong", err.Error()}
+	}
+	switch {
+	case r.Service.Spec.ClusterIP == corev1.ClusterIPNone:
+		return nil, &notMirrored{"FederatedHeadless", "a headless Service cannot be a federated member, as its pods are not interchangeable: remove the label " + mcv1alpha1.LabelFederated + ", or export it instead"}
+	case r.Service.Spec.Type == corev1.ServiceTypeExternalName:
+		return nil, &notMirrored{"ExternalName", "an ExternalName Service names a host outside the cluster and cannot be a federated member: use a Service with a selector"}
+	}
+	part := &federatedPart{Service: name}
+	for _, p := range r.Service.Spec.Ports {
+		part.Ports = append(part.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port, AppProtocol: p.AppProtocol})
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: key.Namespace}, Spec: corev1.ServiceSpec{Ports: part.Ports}}
+	for _, s := range gatewaySlices(link, key, svc, r.Healthy, link.Spec.TargetClusterName+"-") {
+		s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+		s.Annotations = map[string]string{
+			mcv1alpha1.AnnotationRemoteSvcFQName: remoteFQName(link, key),
+			mcv1alpha1.AnnotationRemotePorts:     mcv1alpha1.FormatRemotePorts(part.Ports),
+		}
+		if link.Spec.GatewayIdentity != "" {
+			s.Annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity] = link.Spec.GatewayIdentity
+		}
+		if ids := r.Service.Annotations[mcv1alpha1.AnnotationRemoteIdentities]; ids != "" {
+			s.Annotations[mcv1alpha1.AnnotationRemoteIdentities] = ids
+		}
+		part.Slices = append(part.Slices, s)
+	}
+	return part, nil
+}
+
+// syncFederated makes the federated Service named name in ns hold the ports of every member:
+// own's, if key still has a part in it, and those of the other Links' slices. With no member
+// left, it deletes the Service.
+func syncFederated(ctx context.Context, c client.Client, key mirrorKey, name string, own *federatedPart) error {
+	var slices discoveryv1.EndpointSliceList
+	if err := c.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{
+		discoveryv1.LabelServiceName:   name,
+		mcv1alpha1.LabelMirrorMode:     mcv1alpha1.MirrorModeFederated,
+		mcv1alpha1.LabelMirroredService: "true",
+	}); err != nil {
+		return err
+	}
+	var members [][]corev1.ServicePort
+	if own != nil {
+		members = append(members, own.Ports)
+	}
+	for _, s := range slices.Items {
+		if owned(&s, key) {
+			continue // key's part is own, as it is now
+		}
+		members = append(members, mcv1alpha1.ParseRemotePorts(s.Annotations[mcv1alpha1.AnnotationRemotePorts]))
+	}
+
+	var cur corev1.Service
+	err := c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: name}, &cur)
+	switch {
+	case apierrors.IsNotFound(err) && len(members) == 0:
+		return nil
+	case apierrors.IsNotFound(err):
+		want := federatedService(key.Namespace, name, unionPorts(members))
+		if err := c.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err // already there: made by another Link's member a moment ago
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	if cur.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeFederated || cur.Labels[mcv1alpha1.LabelMirroredService] != "true" {
+		if own == nil {
+			return nil // not ours, and nothing of ours to put in it
+		}
+		return conflict("Service", &cur)
+	}
+	if len(members) == 0 {
+		if err := c.Delete(ctx, &cur); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		return nil
+	}
+	want := federatedService(key.Namespace, name, unionPorts(members))
+	if apiequality.Semantic.DeepEqual(cur.Spec.Ports, want.Spec.Ports) {
+		return nil
+	}
+	cur.Spec.Ports = want.Spec.Ports
+	return c.Update(ctx, &cur)
+}
+
+// federatedService is the federated Service named name with ports. It has no selector and no
+// endpoints of its own making: see the top of this file.
+func federatedService(ns, name string, ports []corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
+			mcv1alpha1.LabelMirroredService: "true",
+			mcv1alpha1.LabelMirrorMode:      mcv1alpha1.MirrorModeFederated,
+		}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: ports, SessionAffinity: corev1.ServiceAffinityNone},
+	}
+}
+
+// unionPorts is every port of the members once, by number and protocol, in port order; a
+// port's name is the first member's that has it. The apiserver's defaults are written out,
+// so that an unchanged Service compares equal.
+func unionPorts(members [][]corev1.ServicePort) []corev1.ServicePort {
+	type portKey struct {
+		port  int32
+		proto corev1.Protocol
+	}
+	seen := map[portKey]bool{}
+	names := map[string]bool{}
+	var out []corev1.ServicePort
+	for _, ports := range members {
+		for _, p := range ports {
+			if p.Protocol == "" {
+				p.Protocol = corev1.ProtocolTCP
+			}
+			k := portKey{p.Port, p.Protocol}
+			if seen[k] || names[p.Name] {
+				continue // a Service's ports have unique names and numbers
+			}
+			seen[k], names[p.Name] = true, true
+			p.TargetPort = intstr.FromInt32(p.Port)
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	if len(out) > 1 {
+		for i := range out {
+			if out[i].Name == "" {
+				// A Service of several ports must name each; an unnamed one gets its number.
+				out[i].Name = fmt.Sprintf("port-%d", out[i].Port)
+			}
+		}
+	}
+	return out
+}
