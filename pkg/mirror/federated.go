@@ -92,8 +92,8 @@ func desiredFederated(link *mcv1alpha1.Link, key mirrorKey, r remoteService) (*f
 func syncFederated(ctx context.Context, c client.Client, key mirrorKey, name string, own *federatedPart) error {
 	var slices discoveryv1.EndpointSliceList
 	if err := c.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{
-		discoveryv1.LabelServiceName:   name,
-		mcv1alpha1.LabelMirrorMode:     mcv1alpha1.MirrorModeFederated,
+		discoveryv1.LabelServiceName:    name,
+		mcv1alpha1.LabelMirrorMode:      mcv1alpha1.MirrorModeFederated,
 		mcv1alpha1.LabelMirroredService: "true",
 	}); err != nil {
 		return err

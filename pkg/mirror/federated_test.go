@@ -12,7 +12,9 @@ import (
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
-func federatedMember(s *corev1.Service) { s.Labels[mcv1alpha1.LabelFederated] = mcv1alpha1.FederatedMember }
+func federatedMember(s *corev1.Service) {
+	s.Labels[mcv1alpha1.LabelFederated] = mcv1alpha1.FederatedMember
+}
 
 // federatedSlices checks that the federated Service has the ports and one ready slice at the
 // gateway per cluster in clusters, annotated for the destination service.
