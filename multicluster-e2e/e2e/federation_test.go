@@ -66,6 +66,22 @@ spec:
 	return app
 }
 
+// federatedApp is fedApp with a Service that is a member of the federated service of its
+// name, not exported.
+func federatedApp(name string) string {
+	return fedApp(name, false) + fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+  namespace: shop
+  labels: {mirror.meshfed.io/federated: member}
+spec:
+  selector: {app: %[1]s}
+  ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
+`, name)
+}
+
 const meshedShop = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, annotations: {meshfed.io/inject: enabled}}\n"
 
 // TestFederation joins west and east as a user does, with the CLI and kubectl only: one
@@ -104,9 +120,9 @@ func TestFederation(t *testing.T) {
 		return nil
 	})
 
-	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true))
-	e.apply(t, ctx, "west", meshedShop+"---\n"+fedApp("front", false)+"---\n"+fedApp("other", false))
-	for c, deploys := range map[string][]string{"east": {"web"}, "west": {"front", "other"}} {
+	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true)+"---\n"+federatedApp("api"))
+	e.apply(t, ctx, "west", meshedShop+"---\n"+fedApp("front", false)+"---\n"+fedApp("other", false)+"---\n"+federatedApp("api"))
+	for c, deploys := range map[string][]string{"east": {"web", "api"}, "west": {"front", "other", "api"}} {
 		for _, d := range deploys {
 			if _, err := e.kubectl(ctx, c, "", "-n", "shop", "rollout", "status", "deployment/"+d, "--timeout=180s"); err != nil {
 				t.Fatal(err)
@@ -253,6 +269,73 @@ func TestFederation(t *testing.T) {
 			t.Errorf("mesh multicluster check with east's gateway back: %v\n%s", err, out)
 		}
 	})
+
+	t.Run("api-federated answers from west while west's api is up, from east while it is down", func(t *testing.T) {
+		apiFederated := "http://api-federated.shop.svc.cluster.local/"
+		awaitAnswer := func(want string, pods map[string][]string) {
+			t.Helper()
+			eventually(t, 60*time.Second, "api-federated to answer from "+want, func() error {
+				got, err := answeredBy(ctx, e, apiFederated, pods)
+				if err != nil {
+					return err
+				}
+				if got != want {
+					return fmt.Errorf("answered from %s", got)
+				}
+				return nil
+			})
+		}
+		pods := map[string][]string{"west": podNames(ctx, t, e, "west", "shop", "app=api"), "east": podNames(ctx, t, e, "east", "shop", "app=api")}
+		awaitAnswer("west", pods)
+		// Local first: every call stays in west while its api is ready.
+		for i := 0; i < 5; i++ {
+			if got, err := answeredBy(ctx, e, apiFederated, pods); err != nil || got != "west" {
+				t.Fatalf("call %d to api-federated answered from %q (%v), want west", i, got, err)
+			}
+		}
+		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "scale", "deployment/api", "--replicas=0"); err != nil {
+			t.Fatal(err)
+		}
+		awaitAnswer("east", pods)
+		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "scale", "deployment/api", "--replicas=1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "rollout", "status", "deployment/api", "--timeout=120s"); err != nil {
+			t.Fatal(err)
+		}
+		pods["west"] = podNames(ctx, t, e, "west", "shop", "app=api")
+		awaitAnswer("west", pods)
+	})
+}
+
+// answeredBy calls url from west's front and says which cluster's pod answered: the echo
+// server answers with its pod's name, and pods holds each cluster's pod names.
+func answeredBy(ctx context.Context, e *env, url string, pods map[string][]string) (string, error) {
+	out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "get", "--timeout=3s", url)
+	if err != nil {
+		return "", err
+	}
+	for cluster, names := range pods {
+		for _, n := range names {
+			if strings.TrimSpace(out) == "echo "+n {
+				return cluster, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("answered %q, which is no pod of %v", out, pods)
+}
+
+func podNames(ctx context.Context, t *testing.T, e *env, cluster, ns, selector string) []string {
+	t.Helper()
+	pods, err := e.client(t, cluster).CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range pods.Items {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // gatewaysSay checks what mesh multicluster gateways says of east in west: alive as wanted,
