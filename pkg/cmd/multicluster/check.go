@@ -3,6 +3,7 @@ package multicluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,12 +34,14 @@ type CheckOptions struct {
 	Wait   time.Duration
 
 	retryEvery time.Duration
-	factory    cmdutil.Factory
+	// dialGateway opens the connections to the remote gateways: a net.Dialer but in tests.
+	dialGateway dialFunc
+	factory     cmdutil.Factory
 	cmdutil.IOStreams
 }
 
 func newCmdCheck(f cmdutil.Factory, streams cmdutil.IOStreams) *cobra.Command {
-	o := &CheckOptions{factory: f, IOStreams: streams, retryEvery: time.Second}
+	o := &CheckOptions{factory: f, IOStreams: streams, retryEvery: time.Second, dialGateway: (&net.Dialer{}).DialContext}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check the multicluster components and every Link of a cluster",
@@ -49,7 +52,10 @@ func newCmdCheck(f cmdutil.Factory, streams cmdutil.IOStreams) *cobra.Command {
   - for every Link in mesh-multicluster: its credentials Secret exists and parses, the
     remote cluster answers with those credentials, the credentials are read-only there
     (asked of the remote's authorizer, not assumed), every Service the remote exports and
-    the Link selects has its mirror here, and no mirror here lacks its export there.
+    the Link selects has its mirror here, and no mirror here lacks its export there;
+  - for every Link that names its gateway's identity: each gateway address answers, from
+    where mesh runs, over TLS 1.3 with that identity, chained to this cluster's anchors (the
+    clusters share one).
 
 It exits non-zero when a check fails. With --wait it tries failing checks again until they
 pass or the time is up.`,
@@ -101,7 +107,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(r.Out, "\nNo Links in %s: this cluster mirrors no other. 'mesh multicluster link --help' shows how to link one.\n", Namespace)
 	}
 	for i := range links {
-		r.Run(ctx, linkCategory(&links[i], local, o.factory))
+		r.Run(ctx, linkCategory(&links[i], local, o.factory, o.dialGateway))
 	}
 
 	return r.Finish(o.Out, o.Output == outputJSON)

@@ -150,11 +150,12 @@ const (
 	cAnswers    = "link east (cluster east): cluster east answers with the Link's credentials"
 	cReadOnly   = "link east (cluster east): the credentials are read-only in cluster east"
 	cGateway    = "link east (cluster east): the gateway of east answers the link controller's probe"
+	cIdentity   = "link east (cluster east): the gateway of east shows its identity over TLS 1.3, chained to this cluster's anchors"
 	cMirrored   = "link east (cluster east): every Service east exports has its mirror here"
 	cOrphans    = "link east (cluster east): every mirror of east here has its export there"
 )
 
-var allChecks = []string{cCRD, cController, cToken, cLinks, cCreds, cAnswers, cReadOnly, cGateway, cMirrored, cOrphans}
+var allChecks = []string{cCRD, cController, cToken, cLinks, cCreds, cAnswers, cReadOnly, cGateway, cIdentity, cMirrored, cOrphans}
 
 func TestCheck(t *testing.T) {
 	forbidden := apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New(`User "system:serviceaccount:mesh-multicluster:remote-reader" cannot list resource "pods"`))
@@ -357,8 +358,8 @@ func TestCheckTable(t *testing.T) {
 	w.west[5] = service("x", "y", nil)
 	w.westDyn = append(w.westDyn, toUnstructured(t, newLink("north")))
 	out, _, err := run(w.factory(), "check")
-	if err == nil || err.Error() != "3 of 11 checks failed" {
-		t.Errorf("error %v, want 3 of 11 checks failed", err)
+	if err == nil || err.Error() != "3 of 12 checks failed" {
+		t.Errorf("error %v, want 3 of 12 checks failed", err)
 	}
 	golden(t, "check_table.golden", []byte(out))
 

@@ -99,7 +99,7 @@ func listLinks(ctx context.Context, c *cmdutil.Clients) ([]mcv1alpha1.Link, erro
 }
 
 // linkCategory checks one Link: its credentials, the remote they reach, and its mirrors.
-func linkCategory(link *mcv1alpha1.Link, local *cmdutil.Clients, f cmdutil.Factory) Category {
+func linkCategory(link *mcv1alpha1.Link, local *cmdutil.Clients, f cmdutil.Factory, dial dialFunc) Category {
 	cluster := link.Spec.TargetClusterName
 	remote := healthcheck.OnceOK(func(ctx context.Context) (*cmdutil.Clients, error) {
 		return remoteClients(ctx, link, local, f)
@@ -142,6 +142,11 @@ func linkCategory(link *mcv1alpha1.Link, local *cmdutil.Clients, f cmdutil.Facto
 				Description: fmt.Sprintf("the gateway of %s answers the link controller's probe", cluster),
 				Hint:        fmt.Sprintf("in %s: kubectl -n %s get deployment,service %s (the probe is GET /ready on its port %s); %s", cluster, Namespace, GatewayServiceName, GatewayProbePortName, why),
 				Run:         func(context.Context) error { return checkGatewayAlive(link) },
+			},
+			{
+				Description: fmt.Sprintf("the gateway of %s shows its identity over TLS 1.3, chained to this cluster's anchors", cluster),
+				Hint:        fmt.Sprintf("both clusters must trust one anchor (the same cert-manager issuer, or mesh install --anchor with one CA), and the Link's spec.gatewayIdentity must be what %s's gateway is: check it with kubectl -n %s get link %s -o yaml. This check dials the gateway from where mesh runs", cluster, link.Namespace, link.Name),
+				Run:         func(ctx context.Context) error { return checkGatewayIdentity(ctx, link, local, dial) },
 			},
 			{
 				Description: fmt.Sprintf("every Service %s exports has its mirror here", cluster),
