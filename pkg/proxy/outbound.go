@@ -274,7 +274,11 @@ func (o *outbound) proxyError(w http.ResponseWriter, r *http.Request, err error)
 func (o *outbound) fail(w http.ResponseWriter, r *http.Request, target string, code int, err error) {
 	o.p.cfg.Log.Info("outbound request failed", "target", target, "code", code, "error", err)
 	w.Header().Set(ErrorHeader, err.Error())
+	// In the body too, for whoever reads only that (curl, a browser).
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
+	fmt.Fprintln(w, err.Error())
 }
 
 // forwardOpaque carries one TCP stream to its destination's endpoint.

@@ -95,6 +95,10 @@ func get(ctx context.Context, url string, out io.Writer) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		// The mesh's proxy says why it failed a request in this header.
+		if why := resp.Header.Get("Meshfed-Proxy-Error"); why != "" {
+			return fmt.Errorf("GET %s: %s: %s", url, resp.Status, why)
+		}
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	_, err = io.Copy(out, resp.Body)
