@@ -69,7 +69,10 @@ func desiredFederated(link *mcv1alpha1.Link, key mirrorKey, r remoteService) (*f
 		part.Ports = append(part.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port, AppProtocol: p.AppProtocol})
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: key.Namespace}, Spec: corev1.ServiceSpec{Ports: part.Ports}}
-	for _, s := range gatewaySlices(link, key, svc, r.Healthy, link.Spec.TargetClusterName+"-") {
+	// A member with no ready endpoint of its own is no place to fail over to: its slice here
+	// is not ready, so that the destination service leaves that cluster out.
+	ready := r.Healthy && hasReadyEndpoint(r.Slices)
+	for _, s := range gatewaySlices(link, key, svc, ready, link.Spec.TargetClusterName+"-") {
 		s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
 		s.Annotations = map[string]string{
 			mcv1alpha1.AnnotationRemoteSvcFQName: remoteFQName(link, key),
@@ -190,4 +193,15 @@ func unionPorts(members [][]corev1.ServicePort) []corev1.ServicePort {
 		}
 	}
 	return out
+}
+
+func hasReadyEndpoint(slices []discoveryv1.EndpointSlice) bool {
+	for _, s := range slices {
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				return true
+			}
+		}
+	}
+	return false
 }

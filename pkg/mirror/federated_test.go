@@ -16,9 +16,9 @@ func federatedMember(s *corev1.Service) {
 	s.Labels[mcv1alpha1.LabelFederated] = mcv1alpha1.FederatedMember
 }
 
-// federatedSlices checks that the federated Service has the ports and one ready slice at the
-// gateway per cluster in clusters, annotated for the destination service.
-func federatedSlices(ports []int32, clusters ...string) func(*corev1.Service, []discoveryv1.EndpointSlice) error {
+// federatedSlices checks that the federated Service has the ports and one slice at the
+// gateway per cluster in clusters, annotated for the destination service, ready as wanted.
+func federatedSlices(ports []int32, ready bool, clusters ...string) func(*corev1.Service, []discoveryv1.EndpointSlice) error {
 	return func(svc *corev1.Service, slices []discoveryv1.EndpointSlice) error {
 		if svc.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeFederated {
 			return fmt.Errorf("labels %v, want %s=%s", svc.Labels, mcv1alpha1.LabelMirrorMode, mcv1alpha1.MirrorModeFederated)
@@ -45,8 +45,8 @@ func federatedSlices(ports []int32, clusters ...string) func(*corev1.Service, []
 			if s.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName] == "" || s.Annotations[mcv1alpha1.AnnotationRemotePorts] == "" {
 				return fmt.Errorf("slice %s annotations %v, want the remote name and ports", s.Name, s.Annotations)
 			}
-			if len(s.Endpoints) != 1 || s.Endpoints[0].Addresses[0] != "198.18.0.200" || !*s.Endpoints[0].Conditions.Ready {
-				return fmt.Errorf("slice %s endpoints %+v, want the gateway, ready", s.Name, s.Endpoints)
+			if len(s.Endpoints) != 1 || s.Endpoints[0].Addresses[0] != "198.18.0.200" || *s.Endpoints[0].Conditions.Ready != ready {
+				return fmt.Errorf("slice %s endpoints %+v, want the gateway, ready=%v", s.Name, s.Endpoints, ready)
 			}
 		}
 		return nil
@@ -75,8 +75,11 @@ func TestFederatedService(t *testing.T) {
 	first := f.link.Spec.TargetClusterName
 
 	web := f.remoteService("web", federatedMember)
-	f.awaitMirror("web-federated", federatedSlices([]int32{80}, first, second.Spec.TargetClusterName))
+	// No ready endpoint there yet: nothing to fail over to.
+	f.awaitMirror("web-federated", federatedSlices([]int32{80}, false, first, second.Spec.TargetClusterName))
 	f.awaitServiceCondition("web", metav1.ConditionTrue, "Mirrored")
+	f.remotePods("web", map[string]string{"": "198.18.144.20"})
+	f.awaitMirror("web-federated", federatedSlices([]int32{80}, true, first, second.Spec.TargetClusterName))
 
 	// A member that is not exported has no mirror of its own.
 	var m corev1.Service
@@ -88,13 +91,13 @@ func TestFederatedService(t *testing.T) {
 	if err := remoteSide.client.Update(f.ctx, web); err != nil {
 		t.Fatal(err)
 	}
-	f.awaitMirror("web-federated", federatedSlices([]int32{80, 9090}, first, second.Spec.TargetClusterName))
+	f.awaitMirror("web-federated", federatedSlices([]int32{80, 9090}, true, first, second.Spec.TargetClusterName))
 
 	// One Link gone, the other's member stays.
 	if err := localSide.client.Delete(f.ctx, second); err != nil {
 		t.Fatal(err)
 	}
-	f.awaitMirror("web-federated", federatedSlices([]int32{80, 9090}, first))
+	f.awaitMirror("web-federated", federatedSlices([]int32{80, 9090}, true, first))
 
 	delete(web.Labels, mcv1alpha1.LabelFederated)
 	if err := remoteSide.client.Update(f.ctx, web); err != nil {
