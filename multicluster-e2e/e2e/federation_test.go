@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,23 +90,30 @@ const meshedShop = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, anno
 // east. A west workload then calls east's service by its mirror's name, and the test checks
 // what a user would: east answers, east's proxy sees the west caller's own identity, a policy
 // in east can tell two west workloads apart, the gateway speaks TLS 1.3 to members of the
-// federation only, and a dead gateway takes the mirror out until it is back.
+// federation only, and a dead gateway takes the mirror out until it is back. A third cluster,
+// north, linked from west too, shares with west and east the federated service api: west's
+// calls stay in west while its api is up, fail over to the others when it is not, and come
+// back.
 func TestFederation(t *testing.T) {
-	e := up(t, provider.Options{Clusters: []string{"west", "east"}})
+	e := up(t, provider.Options{Clusters: []string{"west", "east", "north"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	west, east := e.client(t, "west"), e.client(t, "east")
 
-	installMesh(t, ctx, e, "west", "east")
-	for _, c := range []string{"west", "east"} {
+	installMesh(t, ctx, e, "west", "east", "north")
+	for _, c := range []string{"west", "east", "north"} {
 		if out, err := e.meshErr(ctx, c, "", "check", "--wait", "3m"); err != nil {
 			t.Fatalf("mesh check in %s: %v\n%s", c, err, out)
 		}
 	}
 	e.apply(t, ctx, "west", e.mesh(t, ctx, "west", "multicluster", "install", "--cluster-name", "west"))
-	e.apply(t, ctx, "east", e.mesh(t, ctx, "east", "multicluster", "install", "--cluster-name", "east", "--allow-clusters", "west"))
-	if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
-		t.Fatal(err)
+	for _, c := range []string{"east", "north"} {
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install", "--cluster-name", c, "--allow-clusters", "west"))
+	}
+	for _, c := range []string{"east", "north"} {
+		if _, err := e.kubectl(ctx, c, "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var gatewayIP string
 	eventually(t, 60*time.Second, "east's gateway Service to get a LoadBalancer address", func() error {
@@ -121,8 +129,9 @@ func TestFederation(t *testing.T) {
 	})
 
 	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true)+"---\n"+federatedApp("api"))
+	e.apply(t, ctx, "north", meshedShop+"---\n"+federatedApp("api"))
 	e.apply(t, ctx, "west", meshedShop+"---\n"+fedApp("front", false)+"---\n"+fedApp("other", false)+"---\n"+federatedApp("api"))
-	for c, deploys := range map[string][]string{"east": {"web", "api"}, "west": {"front", "other", "api"}} {
+	for c, deploys := range map[string][]string{"east": {"web", "api"}, "north": {"api"}, "west": {"front", "other", "api"}} {
 		for _, d := range deploys {
 			if _, err := e.kubectl(ctx, c, "", "-n", "shop", "rollout", "status", "deployment/"+d, "--timeout=180s"); err != nil {
 				t.Fatal(err)
@@ -135,9 +144,13 @@ func TestFederation(t *testing.T) {
 
 	// Linked the way the README says: run against east, applied in west. The gateway's
 	// address, port and identity come from east's gateway Service and trust domain.
-	e.apply(t, ctx, "west", e.mesh(t, ctx, "east", "multicluster", "link", "--cluster-name", "east"))
-	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Ready", "link/east", "--timeout=90s"); err != nil {
-		t.Fatal(err)
+	for _, c := range []string{"east", "north"} {
+		e.apply(t, ctx, "west", e.mesh(t, ctx, c, "multicluster", "link", "--cluster-name", c))
+	}
+	for _, c := range []string{"east", "north"} {
+		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Ready", "link/"+c, "--timeout=90s"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mirrorEndpoints(t, ctx, west, "shop", "web-east", func(eps []discoveryv1.Endpoint, _ *corev1.Service) error {
 		return readyAt(eps, gatewayIP, true)
@@ -271,41 +284,55 @@ func TestFederation(t *testing.T) {
 		}
 	})
 
-	t.Run("api-federated answers from west while west's api is up, from east while it is down", func(t *testing.T) {
+	t.Run("api-federated answers from west while west's api is up, else from the other clusters that have a ready api", func(t *testing.T) {
 		apiFederated := "http://api-federated.shop.svc.cluster.local/"
-		awaitAnswer := func(want string, pods map[string][]string) {
+		pods := map[string][]string{}
+		for _, c := range []string{"west", "east", "north"} {
+			pods[c] = podNames(ctx, t, e, c, "shop", "app=api")
+		}
+		// answers calls until every cluster of want has answered, and fails if another does.
+		answers := func(desc string, want ...string) {
 			t.Helper()
-			eventually(t, 60*time.Second, "api-federated to answer from "+want, func() error {
-				got, err := answeredBy(ctx, e, apiFederated, pods)
-				if err != nil {
-					return err
+			seen := map[string]bool{}
+			eventually(t, 60*time.Second, "api-federated to answer from "+desc, func() error {
+				for i := 0; i < 4*len(want); i++ {
+					got, err := answeredBy(ctx, e, apiFederated, pods)
+					if err != nil {
+						return err
+					}
+					if !slices.Contains(want, got) {
+						clear(seen) // still on the way there: count anew
+						return fmt.Errorf("answered from %s", got)
+					}
+					seen[got] = true
 				}
-				if got != want {
-					return fmt.Errorf("answered from %s", got)
+				if len(seen) != len(want) {
+					return fmt.Errorf("only %v answered so far", seen)
 				}
 				return nil
 			})
 		}
-		pods := map[string][]string{"west": podNames(ctx, t, e, "west", "shop", "app=api"), "east": podNames(ctx, t, e, "east", "shop", "app=api")}
-		awaitAnswer("west", pods)
-		// Local first: every call stays in west while its api is ready.
-		for i := 0; i < 5; i++ {
-			if got, err := answeredBy(ctx, e, apiFederated, pods); err != nil || got != "west" {
-				t.Fatalf("call %d to api-federated answered from %q (%v), want west", i, got, err)
+		scale := func(cluster string, replicas int) {
+			t.Helper()
+			if _, err := e.kubectl(ctx, cluster, "", "-n", "shop", "scale", "deployment/api", fmt.Sprintf("--replicas=%d", replicas)); err != nil {
+				t.Fatal(err)
 			}
+			if replicas == 0 {
+				return
+			}
+			if _, err := e.kubectl(ctx, cluster, "", "-n", "shop", "rollout", "status", "deployment/api", "--timeout=120s"); err != nil {
+				t.Fatal(err)
+			}
+			pods[cluster] = podNames(ctx, t, e, cluster, "shop", "app=api")
 		}
-		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "scale", "deployment/api", "--replicas=0"); err != nil {
-			t.Fatal(err)
-		}
-		awaitAnswer("east", pods)
-		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "scale", "deployment/api", "--replicas=1"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "rollout", "status", "deployment/api", "--timeout=120s"); err != nil {
-			t.Fatal(err)
-		}
-		pods["west"] = podNames(ctx, t, e, "west", "shop", "app=api")
-		awaitAnswer("west", pods)
+		answers("west alone: local first", "west")
+		scale("west", 0)
+		answers("east and north, west's api being at zero", "east", "north")
+		scale("east", 0)
+		answers("north alone, east's api being at zero too", "north")
+		scale("east", 1)
+		scale("west", 1)
+		answers("west alone again", "west")
 	})
 }
 

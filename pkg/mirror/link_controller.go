@@ -261,17 +261,22 @@ func (r *linkReconciler) enqueueAll(ctx context.Context, link types.NamespacedNa
 // reconcileDelete removes every mirror of the Link, then lets the Link go.
 func (r *linkReconciler) reconcileDelete(ctx context.Context, s *linkScope) error {
 	r.remotes.stop(s.key)
-	// The federated Services the Link's members were in lose them, and go if they were the last.
-	var federated discoveryv1.EndpointSliceList
-	if err := r.client.List(ctx, &federated, client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key), mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}); err != nil {
-		return err
-	}
 	if err := deleteMirrors(ctx, r.client, []client.ListOption{client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(s.key)}}, nil); err != nil {
 		return err
 	}
-	for _, sl := range federated.Items {
-		key := mirrorKey{Link: s.key, Namespace: sl.Namespace, Name: sl.Labels[mcv1alpha1.LabelRemoteName]}
-		if err := syncFederated(ctx, r.client, key, sl.Labels[discoveryv1.LabelServiceName], nil); err != nil {
+	// Every federated Service loses what the Link's members gave it, and goes if they were
+	// the last. All of them, not those of the Link's slices found here: `unlink` may have
+	// deleted those slices already.
+	var federated corev1.ServiceList
+	if err := r.client.List(ctx, &federated, client.MatchingLabels{mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}); err != nil {
+		return err
+	}
+	for _, svc := range federated.Items {
+		member, ok := strings.CutSuffix(svc.Name, mcv1alpha1.FederatedSuffix)
+		if !ok {
+			continue
+		}
+		if err := syncFederated(ctx, r.client, mirrorKey{Link: s.key, Namespace: svc.Namespace, Name: member}, svc.Name, nil); err != nil {
 			return err
 		}
 	}
