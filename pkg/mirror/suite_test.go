@@ -140,6 +140,15 @@ func newFixture(t *testing.T, kubeconfig []byte, mods ...func(*mcv1alpha1.Link))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		localSide.client.Delete(ctx, f.link)
+		// Every Link sees every namespace of the one remote: what a test exported must not
+		// stay in the other tests' Links' status (envtest runs no namespace controller, so
+		// deleting the namespace would delete nothing in it).
+		var svcs corev1.ServiceList
+		if err := remoteSide.client.List(ctx, &svcs, client.InNamespace(f.namespace)); err == nil {
+			for i := range svcs.Items {
+				remoteSide.client.Delete(ctx, &svcs.Items[i])
+			}
+		}
 	})
 	return f
 }
