@@ -14,6 +14,7 @@ import (
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 // state is what a view says at one moment: whether the target exists, and its endpoints by
@@ -83,9 +84,16 @@ func (b *builder) serviceState(o objects, port int32, pods podLookup, refs func(
 			return state{exists: true}
 		}
 	}
+	flat := flatMirror(svc)
 	out := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
 	for _, s := range o.slices {
-		b.addEndpoints(out.endpoints, svc, sp, s, sp.Name, gw, pods, refs)
+		var ids map[string]string
+		if flat {
+			// The remote pods, called directly: each meshed one proves the identity the link
+			// controller read from its ServiceAccount there.
+			ids = mcv1alpha1.ParseEndpointIdentities(s.Annotations[mcv1alpha1.AnnotationEndpointIdentities])
+		}
+		b.addEndpoints(out.endpoints, svc, sp, s, sp.Name, gw, ids, pods, refs)
 	}
 	return out
 }
@@ -112,7 +120,7 @@ func (b *builder) federatedState(o objects, sp corev1.ServicePort, pods podLooku
 		// Service has at this number.
 		for _, p := range mcv1alpha1.ParseRemotePorts(s.Annotations[mcv1alpha1.AnnotationRemotePorts]) {
 			if p.Port == sp.Port && p.Protocol == corev1.ProtocolTCP {
-				b.addEndpoints(out.endpoints, o.svc, sp, s, p.Name, gw, pods, refs)
+				b.addEndpoints(out.endpoints, o.svc, sp, s, p.Name, gw, nil, pods, refs)
 				break
 			}
 		}
@@ -121,8 +129,9 @@ func (b *builder) federatedState(o objects, sp corev1.ServicePort, pods podLooku
 }
 
 // addEndpoints adds to out the ready endpoints of s, a slice of svc, on its port named
-// portName; through gw when it is set, else each described from its pod.
-func (b *builder) addEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, svc *corev1.Service, sp corev1.ServicePort, s *discoveryv1.EndpointSlice, portName string, gw *gateway, pods podLookup, refs func(types.NamespacedName)) {
+// portName: through gw when it is set; else with the identity ids gives its address, for the
+// remote pods of a flat mirror; else each described from its pod.
+func (b *builder) addEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, svc *corev1.Service, sp corev1.ServicePort, s *discoveryv1.EndpointSlice, portName string, gw *gateway, ids map[string]string, pods podLookup, refs func(types.NamespacedName)) {
 	if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
 		return // FQDN endpoints are names the proxy cannot balance over
 	}
@@ -158,6 +167,9 @@ func (b *builder) addEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, s
 		case gw != nil:
 			ep.Gateway = gw.at(ap)
 			ep.Labels[labelCluster] = gw.cluster
+		case ids != nil:
+			ep.TlsIdentity = ids[ap.Addr().String()]
+			ep.Labels[labelCluster] = svc.Labels[mcv1alpha1.LabelClusterName]
 		case e.TargetRef != nil && e.TargetRef.Kind == "Pod":
 			key := types.NamespacedName{Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name}
 			if key.Namespace == "" {
@@ -189,39 +201,16 @@ func (b *builder) podState(pod *corev1.Pod, ap netip.AddrPort) state {
 
 // describePod sets what an endpoint takes from its pod: labels, and the identity if meshed.
 func (b *builder) describePod(ep *destinationv1.Endpoint, pod *corev1.Pod) {
-	sa := serviceAccountOf(pod)
+	sa := workload.ServiceAccount(pod)
 	ep.Labels[labelPod] = pod.Name
 	ep.Labels[labelNamespace] = pod.Namespace
 	ep.Labels[labelServiceAccount] = sa
 	if w := workloadOf(pod); w != "" {
 		ep.Labels[labelWorkload] = w
 	}
-	if Meshed(pod) {
+	if workload.Meshed(pod) {
 		ep.TlsIdentity = trust.ID{TrustDomain: b.trustDomain, Namespace: pod.Namespace, ServiceAccount: sa}.String()
 	}
-}
-
-func serviceAccountOf(pod *corev1.Pod) string {
-	if pod.Spec.ServiceAccountName == "" {
-		return "default" // what the ServiceAccount admission plugin sets
-	}
-	return pod.Spec.ServiceAccountName
-}
-
-// Meshed says whether pod runs the mesh's proxy: it has the proxy container (as a container
-// or a native sidecar) or asks the injector for it.
-func Meshed(pod *corev1.Pod) bool {
-	if pod.Annotations[InjectAnnotation] == InjectEnabled {
-		return true
-	}
-	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
-		for _, c := range cs {
-			if c.Name == ProxyContainerName {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // workloadOf names what made pod, as "<kind>/<name>" in lower case ("deployment/web",
@@ -296,6 +285,12 @@ func viaGateway(svc *corev1.Service) bool {
 	return svc.Labels[mcv1alpha1.LabelMirroredService] == "true" &&
 		svc.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeRemoteDiscovery &&
 		!federated(svc)
+}
+
+// flatMirror tells a remote-discovery mirror, whose endpoints are the remote pods.
+func flatMirror(svc *corev1.Service) bool {
+	return svc.Labels[mcv1alpha1.LabelMirroredService] == "true" &&
+		svc.Labels[mcv1alpha1.LabelMirrorMode] == mcv1alpha1.MirrorModeRemoteDiscovery
 }
 
 // federated tells a federated Service, "<name>-federated", which the link controller made.

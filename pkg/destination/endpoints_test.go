@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 func TestWorkloadOf(t *testing.T) {
@@ -40,14 +42,14 @@ func TestSlimPod(t *testing.T) {
 		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", PodIPs: []corev1.PodIP{{IP: "10.0.0.1"}},
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady}}}
 	})
-	s := slimPod(p)
+	s := workload.Slim(p)
 	if !factsOf(s).equal(factsOf(p)) || s.Name != p.Name || s.Namespace != p.Namespace {
 		t.Errorf("slim pod %+v lost facts of %+v", factsOf(s), factsOf(p))
 	}
 	if len(s.Annotations) != 1 || s.ManagedFields != nil || s.Status.Conditions != nil || len(s.Spec.InitContainers) != 1 {
 		t.Errorf("slim pod kept too much: %+v", s)
 	}
-	if again := slimPod(s); !equality.Semantic.DeepEqual(again, s) {
-		t.Error("slimPod is not idempotent")
+	if again := workload.Slim(s); !equality.Semantic.DeepEqual(again, s) {
+		t.Error("Slim is not idempotent")
 	}
 }

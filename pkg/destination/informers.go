@@ -6,9 +6,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 // slim is the informers' transform: it keeps of each object what the service reads, before
@@ -18,7 +19,7 @@ import (
 func slim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		return slimPod(o), nil
+		return workload.Slim(o), nil
 	case *corev1.Service:
 		o.ManagedFields = nil
 		delete(o.Annotations, corev1.LastAppliedConfigAnnotation)
@@ -29,33 +30,6 @@ func slim(obj any) (any, error) {
 		return o, nil
 	}
 	return obj, nil
-}
-
-func slimPod(p *corev1.Pod) *corev1.Pod {
-	out := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
-			Labels: p.Labels, OwnerReferences: p.OwnerReferences,
-		},
-		Spec:   corev1.PodSpec{ServiceAccountName: p.Spec.ServiceAccountName, HostNetwork: p.Spec.HostNetwork},
-		Status: corev1.PodStatus{Phase: p.Status.Phase, PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs},
-	}
-	if v, ok := p.Annotations[InjectAnnotation]; ok {
-		out.Annotations = map[string]string{InjectAnnotation: v}
-	}
-	// Only the proxy's container is kept, by name: whether it is there is all that counts.
-	for _, c := range p.Spec.Containers {
-		if c.Name == ProxyContainerName {
-			out.Spec.Containers = []corev1.Container{{Name: c.Name}}
-		}
-	}
-	for _, c := range p.Spec.InitContainers {
-		if c.Name == ProxyContainerName {
-			out.Spec.InitContainers = []corev1.Container{{Name: c.Name}}
-		}
-	}
-	return out
 }
 
 func clusterIPs(obj any) ([]string, error) {
@@ -218,8 +192,8 @@ type podFacts struct {
 func factsOf(p *corev1.Pod) podFacts {
 	ips, _ := podIPs(p)
 	return podFacts{
-		meshed: Meshed(p), hostNetwork: p.Spec.HostNetwork, finished: finished(p),
-		serviceAccount: serviceAccountOf(p), workload: workloadOf(p), ips: ips,
+		meshed: workload.Meshed(p), hostNetwork: p.Spec.HostNetwork, finished: finished(p),
+		serviceAccount: workload.ServiceAccount(p), workload: workloadOf(p), ips: ips,
 	}
 }
 

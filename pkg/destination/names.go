@@ -1,17 +1,14 @@
 package destination
 
-// Names shared with the proxy injector: a pod is meshed when it has the proxy container, as
-// the injector adds it, or asks for it with the annotation.
+import "github.com/meshfed/meshfed/pkg/workload"
+
+// Names shared with the proxy injector, from package workload.
 const (
-	// ProxyContainerName is the name of the proxy container the injector adds (a native
-	// sidecar, that is an init container, where the cluster supports it).
-	ProxyContainerName = "meshfed-proxy"
+	ProxyContainerName = workload.ProxyContainerName
 	// InitContainerName is the name of the init container that sets up iptables.
 	InitContainerName = "meshfed-init"
-	// InjectAnnotation, set to InjectEnabled on a pod template or namespace, asks for the
-	// proxy.
-	InjectAnnotation = "meshfed.io/inject"
-	InjectEnabled    = "enabled"
+	InjectAnnotation  = workload.InjectAnnotation
+	InjectEnabled     = workload.InjectEnabled
 )
 
 const (

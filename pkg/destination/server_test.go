@@ -224,13 +224,20 @@ func TestResolve(t *testing.T) {
 			}
 			// Flat: the remote pods' own addresses, reached directly, not through a gateway.
 			createService(t, mirror("flat-east", mcv1alpha1.MirrorModeRemoteDiscovery))
-			createSlice(t, slice(ns, "flat-east", "flat-east-remote-ipv4", 8080, endpoint("198.18.100.7", "")))
+			flat := slice(ns, "flat-east", "flat-east-remote-ipv4", 8080, endpoint("198.18.100.7", ""), endpoint("198.18.100.8", ""))
+			// The meshed remote pod's identity, as the link controller writes it; the other
+			// pod is not meshed.
+			flat.Annotations = map[string]string{mcv1alpha1.AnnotationEndpointIdentities: "198.18.100.7=spiffe://east.meshfed.local/ns/" + ns + "/sa/web"}
+			createSlice(t, flat)
 			// The headless parent of per-pod gateway mirrors: each pod is a Service of its own.
 			createService(t, mirror("db-east", mcv1alpha1.MirrorModeGateway, func(s *corev1.Service) { s.Spec.ClusterIP = corev1.ClusterIPNone }))
 			createSlice(t, slice(ns, "db-east", "db-east-pods", 80, endpoint("198.18.120.9", "")))
 			return []check{
 				{authority: "flat-east." + ns + ".svc.cluster.local:80", want: held{exists: true, endpoints: []*destinationv1.Endpoint{
-					ep("198.18.100.7:8080", labels("namespace", ns, "service", "flat-east")),
+					ep("198.18.100.7:8080", labels("namespace", ns, "service", "flat-east", "cluster", "east"), func(e *destinationv1.Endpoint) {
+						e.TlsIdentity = "spiffe://east.meshfed.local/ns/" + ns + "/sa/web"
+					}),
+					ep("198.18.100.8:8080", labels("namespace", ns, "service", "flat-east", "cluster", "east")),
 				}}},
 				{authority: "db-east." + ns + ".svc.cluster.local:80", want: held{}},
 			}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 // exportMode is how a remote Service is exported.
@@ -44,6 +46,10 @@ type remoteService struct {
 	Service          *corev1.Service // nil when the remote has none
 	HasServiceExport bool
 	Slices           []discoveryv1.EndpointSlice
+	// Pods are the remote pods behind Slices, by address; MissingPods says some endpoint's
+	// pod is not read yet.
+	Pods        map[string]*corev1.Pod
+	MissingPods bool
 	// Healthy is false while the remote cannot be reached: mirrors then stay, not ready.
 	Healthy bool
 }
@@ -123,7 +129,7 @@ func desiredMirrors(link *mcv1alpha1.Link, key mirrorKey, mode exportMode, r rem
 		svc.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
 		// Flat: the remote pods themselves, hostnames included, so a headless mirror resolves
 		// web-0.<svc>-<cluster> to the pod.
-		set.Slices = remoteEndpointSlices(key, cluster, svc, r)
+		set.Slices = remoteEndpointSlices(key, cluster, svc, r, trustDomainOf(link))
 	case headless:
 		// Through the gateway, one Service per pod, each at the gateway; the mirror's endpoints
 		// are their cluster IPs under the pods' hostnames.
@@ -242,20 +248,42 @@ func gatewaySlices(link *mcv1alpha1.Link, key mirrorKey, svc *corev1.Service, he
 	return out
 }
 
+// trustDomainOf is the remote cluster's trust domain, read from the identity the Link expects
+// of its gateway; empty when the Link names none.
+func trustDomainOf(link *mcv1alpha1.Link) string {
+	id, err := trust.ParseID(link.Spec.GatewayIdentity)
+	if err != nil {
+		return ""
+	}
+	return id.TrustDomain
+}
+
 // remoteEndpointSlices copy the remote pods' endpoints, one local slice per address type.
-// Their readiness is the remote's, and false while the remote cannot be reached.
-func remoteEndpointSlices(key mirrorKey, cluster string, svc *corev1.Service, r remoteService) []*discoveryv1.EndpointSlice {
+// Their readiness is the remote's, and false while the remote cannot be reached. With the
+// remote's trust domain known, each slice says the identity of every meshed pod in it, and a
+// pod not read yet waits, not ready.
+func remoteEndpointSlices(key mirrorKey, cluster string, svc *corev1.Service, r remoteService, trustDomain string) []*discoveryv1.EndpointSlice {
 	byType := map[discoveryv1.AddressType][]discoveryv1.Endpoint{}
 	portsByType := map[discoveryv1.AddressType][]discoveryv1.EndpointPort{}
+	identities := map[discoveryv1.AddressType]map[string]string{}
 	for _, s := range sortedSlices(r.Slices) {
 		if s.AddressType == discoveryv1.AddressTypeFQDN {
 			continue
 		}
 		if _, ok := portsByType[s.AddressType]; !ok {
 			portsByType[s.AddressType] = s.Ports
+			identities[s.AddressType] = map[string]string{}
 		}
 		for _, ep := range s.Endpoints {
 			ready := r.Healthy && (ep.Conditions.Ready == nil || *ep.Conditions.Ready)
+			if trustDomain != "" && ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && len(ep.Addresses) > 0 {
+				switch pod := r.Pods[ep.Addresses[0]]; {
+				case pod == nil:
+					ready = false
+				case workload.Meshed(pod):
+					identities[s.AddressType][ep.Addresses[0]] = trust.ID{TrustDomain: trustDomain, Namespace: pod.Namespace, ServiceAccount: workload.ServiceAccount(pod)}.String()
+				}
+			}
 			byType[s.AddressType] = append(byType[s.AddressType], discoveryv1.Endpoint{
 				Addresses:  ep.Addresses,
 				Hostname:   ep.Hostname,
@@ -270,12 +298,16 @@ func remoteEndpointSlices(key mirrorKey, cluster string, svc *corev1.Service, r 
 	for _, t := range sortedTypes(byType) {
 		eps := byType[t]
 		sort.Slice(eps, func(i, j int) bool { return eps[i].Addresses[0] < eps[j].Addresses[0] })
-		out = append(out, &discoveryv1.EndpointSlice{
+		slice := &discoveryv1.EndpointSlice{
 			ObjectMeta:  sliceMeta(key, cluster, svc, "remote-"+typeSuffix(t)),
 			AddressType: t,
 			Endpoints:   eps,
 			Ports:       portsByType[t],
-		})
+		}
+		if ids := identities[t]; len(ids) > 0 {
+			slice.Annotations = map[string]string{mcv1alpha1.AnnotationEndpointIdentities: mcv1alpha1.FormatEndpointIdentities(ids)}
+		}
+		out = append(out, slice)
 	}
 	return out
 }

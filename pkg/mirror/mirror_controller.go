@@ -105,6 +105,11 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 	}
 	mirror, message := set.describe()
 	r.statuses.set(key, mirror, metav1.ConditionTrue, "Mirrored", message)
+	if mode == remoteDiscovery && remoteSvc.MissingPods {
+		// Endpoints whose pods are not read yet wait, not ready, rather than go out with
+		// no identity.
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
 	return reconcile.Result{}, nil
 }
 
@@ -153,6 +158,23 @@ func readRemote(ctx context.Context, rem *remote, key mirrorKey) (remoteService,
 		return out, err
 	}
 	out.Slices = slices.Items
+	out.Pods = map[string]*corev1.Pod{}
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" || len(ep.Addresses) == 0 {
+				continue
+			}
+			var pod corev1.Pod
+			switch err := rd.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: ep.TargetRef.Name}, &pod); {
+			case apierrors.IsNotFound(err):
+				out.MissingPods = true // its event comes on another watch: look again shortly
+			case err != nil:
+				return out, err
+			default:
+				out.Pods[ep.Addresses[0]] = &pod
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshfed/meshfed/internal/testenv"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 const wait = 30 * time.Second
@@ -521,4 +522,57 @@ func TestCredentialsTurnBad(t *testing.T) {
 	setCredentials(readerKubeconfig)
 	f.awaitLinkCondition(mcv1alpha1.LinkCredentialsValid, metav1.ConditionTrue, "Valid")
 	f.awaitMirror(f.mirrorOf("steady"), gatewayEndpoints(true))
+}
+
+// TestFlatIdentities: a remote-discovery mirror says the identity of each meshed remote pod,
+// and holds back, not ready, an endpoint whose pod it has not read.
+func TestFlatIdentities(t *testing.T) {
+	f := newFixture(t, readerKubeconfig, func(l *mcv1alpha1.Link) {
+		l.Spec.GatewayIdentity = "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/mesh-gateway"
+	})
+	for name, meshed := range map[string]bool{"flat-meshed": true, "flat-plain": false} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.namespace},
+			Spec:       corev1.PodSpec{ServiceAccountName: "web", Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+		}
+		if meshed {
+			pod.Annotations = map[string]string{workload.InjectAnnotation: workload.InjectEnabled}
+		}
+		if err := remoteSide.client.Create(f.ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.remoteService("flat", exported(mcv1alpha1.ExportedRemoteDiscovery))
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "flat-abc", Namespace: f.namespace, Labels: map[string]string{discoveryv1.LabelServiceName: "flat"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(8080)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	for ip, pod := range map[string]string{"198.18.144.31": "flat-meshed", "198.18.144.32": "flat-plain", "198.18.144.33": "flat-unknown"} {
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.namespace, Name: pod},
+		})
+	}
+	if err := remoteSide.client.Create(f.ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitMirror(f.mirrorOf("flat"), func(_ *corev1.Service, slices []discoveryv1.EndpointSlice) error {
+		if len(slices) != 1 {
+			return fmt.Errorf("%d slices, want 1", len(slices))
+		}
+		want := "198.18.144.31=spiffe://east.meshfed.local/ns/" + f.namespace + "/sa/web"
+		if got := slices[0].Annotations[mcv1alpha1.AnnotationEndpointIdentities]; got != want {
+			return fmt.Errorf("identities %q, want %q (the meshed pod only)", got, want)
+		}
+		ready := map[string]bool{}
+		for _, ep := range slices[0].Endpoints {
+			ready[ep.Addresses[0]] = *ep.Conditions.Ready
+		}
+		if want := map[string]bool{"198.18.144.31": true, "198.18.144.32": true, "198.18.144.33": false}; fmt.Sprint(ready) != fmt.Sprint(want) {
+			return fmt.Errorf("ready %v, want %v (the endpoint of a pod not read waits)", ready, want)
+		}
+		return nil
+	})
 }

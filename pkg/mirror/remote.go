@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 // remoteState is how the controller sees a remote cluster.
@@ -168,6 +170,14 @@ func (rs *remotes) start(link types.NamespacedName, cfg *rest.Config, credential
 	objs := map[client.Object]cache.ByObject{
 		&corev1.Service{}:            {},
 		&discoveryv1.EndpointSlice{}: {},
+		// A flat mirror's endpoints are the remote pods, called directly over mTLS with the
+		// identity each pod's ServiceAccount gives it: the pods are read for that alone.
+		&corev1.Pod{}: {Transform: func(obj any) (any, error) {
+			if p, ok := obj.(*corev1.Pod); ok {
+				return workload.Slim(p), nil
+			}
+			return obj, nil
+		}},
 	}
 	if hasExports {
 		objs[&mcsv1alpha1.ServiceExport{}] = cache.ByObject{}
@@ -190,6 +200,10 @@ func (rs *remotes) start(link types.NamespacedName, cfg *rest.Config, credential
 		if err != nil {
 			cancel()
 			return nil, err
+		}
+		if _, isPod := obj.(*corev1.Pod); isPod {
+			// A pod's change reaches its mirrors through its EndpointSlice's.
+			continue
 		}
 		if _, err := inf.AddEventHandler(rs.handler(link)); err != nil {
 			cancel()

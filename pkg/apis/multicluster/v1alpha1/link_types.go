@@ -52,6 +52,10 @@ const (
 	// AnnotationRemotePorts, on a federated Service's EndpointSlice, lists the ports of the
 	// member it stands for ("name=port/protocol,..."): the federated Service has them all.
 	AnnotationRemotePorts = "mirror.meshfed.io/remote-ports"
+	// AnnotationEndpointIdentities, on a remote-discovery mirror's EndpointSlice, gives the
+	// identity of each meshed remote pod ("<address>=<spiffe id>,..."), which a proxy demands
+	// when it calls that pod directly over mTLS.
+	AnnotationEndpointIdentities = "mirror.meshfed.io/endpoint-identities"
 	// AnnotationRemoteResourceVersion is the remote Service's resourceVersion last mirrored.
 	AnnotationRemoteResourceVersion = "mirror.meshfed.io/remote-resource-version"
 

@@ -2,6 +2,8 @@ package v1alpha1
 
 import (
 	"fmt"
+	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -42,6 +44,43 @@ func ParseRemotePorts(s string) []corev1.ServicePort {
 			proto = string(corev1.ProtocolTCP)
 		}
 		out = append(out, corev1.ServicePort{Name: name, Port: int32(port), Protocol: corev1.Protocol(proto)})
+	}
+	return out
+}
+
+// FormatEndpointIdentities writes identities (by address) as AnnotationEndpointIdentities
+// holds them, in address order.
+func FormatEndpointIdentities(identities map[string]string) string {
+	addrs := make([]string, 0, len(identities))
+	for a := range identities {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	var b strings.Builder
+	for i, a := range addrs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(a + "=" + identities[a])
+	}
+	return b.String()
+}
+
+// ParseEndpointIdentities reads AnnotationEndpointIdentities. It keeps only entries whose
+// address parses and whose identity is a SPIFFE URI: what it returns is demanded of peers,
+// and the annotation is on an object others may write.
+func ParseEndpointIdentities(s string) map[string]string {
+	out := map[string]string{}
+	for _, f := range strings.Split(s, ",") {
+		addr, id, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(id, "spiffe://") {
+			continue
+		}
+		ip, err := netip.ParseAddr(addr)
+		if err != nil {
+			continue
+		}
+		out[ip.String()] = id
 	}
 	return out
 }
