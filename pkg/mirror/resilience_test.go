@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -244,8 +245,16 @@ func TestBadLinkRefused(t *testing.T) {
 	}
 	t.Run("the cluster name cannot change", func(t *testing.T) {
 		f := newFixture(t, readerKubeconfig)
-		f.link.Spec.TargetClusterName = "elsewhere"
-		err := localSide.client.Update(f.ctx, f.link)
+		// The controller writes the Link too (its finalizer, its status): a conflict is
+		// retried on the latest, for the refusal of the change itself.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var l mcv1alpha1.Link
+			if err := localSide.client.Get(f.ctx, client.ObjectKeyFromObject(f.link), &l); err != nil {
+				return err
+			}
+			l.Spec.TargetClusterName = "elsewhere"
+			return localSide.client.Update(f.ctx, &l)
+		})
 		if err == nil || !strings.Contains(err.Error(), "targetClusterName cannot change") {
 			t.Errorf("update: %v, want the immutability refused", err)
 		}
