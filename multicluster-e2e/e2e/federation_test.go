@@ -486,3 +486,70 @@ func readyAt(eps []discoveryv1.Endpoint, ip string, ready bool) error {
 	}
 	return nil
 }
+
+// TestFlatMesh joins west and east in flat mode, as a user does with the CLI and kubectl:
+// pods reach pods across the clusters and there is no gateway. A west workload calls east's
+// Service exported for remote discovery; its proxy calls the east pod directly over mTLS,
+// demanding the pod's own identity, and east's proxy sees the west caller's.
+func TestFlatMesh(t *testing.T) {
+	e := up(t, provider.Options{Clusters: []string{"west", "east"}, Flat: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	west, east := e.client(t, "west"), e.client(t, "east")
+
+	installMesh(t, ctx, e, "west", "east")
+	for _, c := range []string{"west", "east"} {
+		if out, err := e.meshErr(ctx, c, "", "check", "--wait", "3m"); err != nil {
+			t.Fatalf("mesh check in %s: %v\n%s", c, err, out)
+		}
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install", "--cluster-name", c, "--gateway=false"))
+	}
+	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/link-controller", "--timeout=120s"); err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, ctx, "east", meshedShop+"---\n"+strings.Replace(fedApp("web", true), `mirror.meshfed.io/exported: "true"`, `mirror.meshfed.io/exported: remote-discovery`, 1))
+	e.apply(t, ctx, "west", meshedShop+"---\n"+fedApp("front", false))
+	for c, d := range map[string]string{"east": "web", "west": "front"} {
+		if _, err := e.kubectl(ctx, c, "", "-n", "shop", "rollout", "status", "deployment/"+d, "--timeout=180s"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 60*time.Second, "every shop pod in "+c+" meshed and ready", func() error {
+			return podsMeshedAndReady(ctx, e.client(t, c), "shop")
+		})
+	}
+	// No gateway: the Link names no address to probe, and the mirror is the pods'.
+	e.apply(t, ctx, "west", e.mesh(t, ctx, "east", "multicluster", "link", "--cluster-name", "east",
+		"--gateway-addresses", gatewayAddress, "--gateway-probe=false"))
+	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Ready", "link/east", "--timeout=90s"); err != nil {
+		t.Fatal(err)
+	}
+	pods, err := east.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("east's web pods: %v (%d)", err, len(pods.Items))
+	}
+	webPod := pods.Items[0]
+	mirrorEndpoints(t, ctx, west, "shop", "web-east", func(eps []discoveryv1.Endpoint, _ *corev1.Service) error {
+		if len(eps) != 1 || eps[0].Addresses[0] != webPod.Status.PodIP {
+			return fmt.Errorf("endpoints %v, want east's web pod at %s", eps, webPod.Status.PodIP)
+		}
+		return nil
+	})
+
+	t.Run("west's front calls web-east, pod to pod over mTLS, each side proving its own identity", func(t *testing.T) {
+		url := "http://web-east.shop.svc.cluster.local/"
+		eventually(t, 60*time.Second, "west's front to get an answer from east's web at "+url, func() error {
+			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "get", "--timeout=3s", url)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(out) != "echo "+webPod.Name {
+				return fmt.Errorf("answered %q, want echo %s", out, webPod.Name)
+			}
+			return nil
+		})
+		eventually(t, 30*time.Second, "west front's proxy to count an mTLS request to east's web, by its identity",
+			mTLSRequestSeen(ctx, west, "shop", "app=front", "outbound", `server_id="spiffe://east.meshfed.local/ns/shop/sa/web"`))
+		eventually(t, 30*time.Second, "east web's proxy to count an mTLS request from west's front",
+			mTLSRequestSeen(ctx, east, "shop", "app=web", "inbound", `client_id="spiffe://west.meshfed.local/ns/shop/sa/front"`))
+	})
+}
