@@ -502,7 +502,7 @@ func TestFlatMesh(t *testing.T) {
 		if out, err := e.meshErr(ctx, c, "", "check", "--wait", "3m"); err != nil {
 			t.Fatalf("mesh check in %s: %v\n%s", c, err, out)
 		}
-		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install", "--cluster-name", c, "--gateway=false"))
+		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install", "--gateway=false"))
 	}
 	if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/link-controller", "--timeout=120s"); err != nil {
 		t.Fatal(err)
