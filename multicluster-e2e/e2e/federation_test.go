@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -144,9 +146,16 @@ func TestFederation(t *testing.T) {
 
 	// Linked the way the README says: run against east, applied in west. The gateway's
 	// address, port and identity come from east's gateway Service and trust domain.
-	for _, c := range []string{"east", "north"} {
-		e.apply(t, ctx, "west", e.mesh(t, ctx, c, "multicluster", "link", "--cluster-name", c))
-	}
+	// North gives west credentials of west's own, which it can revoke alone.
+	e.apply(t, ctx, "north", e.mesh(t, ctx, "north", "multicluster", "allow", "--peer", "west"))
+	e.apply(t, ctx, "west", e.mesh(t, ctx, "east", "multicluster", "link", "--cluster-name", "east"))
+	eventually(t, 30*time.Second, "north's token controller to fill west's token", func() error {
+		out, err := e.meshErr(ctx, "north", "", "multicluster", "link", "--cluster-name", "north", "--peer", "west")
+		if err == nil {
+			e.apply(t, ctx, "west", out)
+		}
+		return err
+	})
 	for _, c := range []string{"east", "north"} {
 		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=Ready", "link/"+c, "--timeout=90s"); err != nil {
 			t.Fatal(err)
@@ -333,6 +342,71 @@ func TestFederation(t *testing.T) {
 		scale("east", 1)
 		scale("west", 1)
 		answers("west alone again", "west")
+	})
+
+	t.Run("unlink north and revoke west's credentials there: north takes no traffic, the credentials stop working", func(t *testing.T) {
+		secret, err := west.CoreV1().Secrets("mesh-multicluster").Get(ctx, "cluster-credentials-north", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kubeconfig := filepath.Join(t.TempDir(), "north-as-west")
+		if err := os.WriteFile(kubeconfig, secret.Data["kubeconfig"], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		asWest := func() error {
+			_, err := e.kubectl(ctx, "north", "", "--kubeconfig", kubeconfig, "--context", "north", "get", "services", "-A")
+			return err
+		}
+		if err := asWest(); err != nil {
+			t.Fatalf("west's credentials for north do not work before the revocation: %v", err)
+		}
+		if _, err := e.kubectl(ctx, "west", e.mesh(t, ctx, "west", "multicluster", "unlink", "--cluster-name", "north"), "delete", "--ignore-not-found", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.kubectl(ctx, "north", e.mesh(t, ctx, "north", "multicluster", "allow", "--peer", "west"), "delete", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "west's credentials for north to be refused", func() error {
+			err := asWest()
+			if err == nil {
+				return fmt.Errorf("still accepted")
+			}
+			if !strings.Contains(err.Error(), "Unauthorized") && !strings.Contains(err.Error(), "must be logged in") {
+				return fmt.Errorf("refused, but not as unauthorized: %v", err)
+			}
+			return nil
+		})
+		eventually(t, 30*time.Second, "west to hold nothing of north", func() error {
+			l, err := west.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{LabelSelector: "mirror.meshfed.io/cluster-name=north"})
+			if err != nil {
+				return err
+			}
+			if len(l.Items) > 0 {
+				return fmt.Errorf("%d EndpointSlices of north left, such as %s/%s", len(l.Items), l.Items[0].Namespace, l.Items[0].Name)
+			}
+			return nil
+		})
+		// With west's api down, api-federated fails over to east alone: north is no longer
+		// a member anywhere west can see.
+		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "scale", "deployment/api", "--replicas=0"); err != nil {
+			t.Fatal(err)
+		}
+		pods := map[string][]string{}
+		for _, c := range []string{"west", "east", "north"} {
+			pods[c] = podNames(ctx, t, e, c, "shop", "app=api")
+		}
+		eventually(t, 60*time.Second, "api-federated to answer from east only", func() error {
+			for i := 0; i < 6; i++ {
+				got, err := answeredBy(ctx, e, "http://api-federated.shop.svc.cluster.local/", pods)
+				if err != nil {
+					return err
+				}
+				if got != "east" {
+					return fmt.Errorf("answered from %s", got)
+				}
+			}
+			return nil
+		})
 	})
 }
 

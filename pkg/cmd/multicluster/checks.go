@@ -43,7 +43,7 @@ func localCategory(c *cmdutil.Clients, links *[]mcv1alpha1.Link) Category {
 				Description: "other clusters can link to this one: the remote reader's token is ready",
 				Hint:        fmt.Sprintf("the token controller fills the Secret %s/%s once the ServiceAccount %s exists: %s", Namespace, RemoteReaderTokenSecret, RemoteReaderName, installCommand),
 				Run: func(ctx context.Context) error {
-					_, _, err := readReaderToken(ctx, c)
+					_, _, err := readReaderToken(ctx, c, "")
 					return err
 				},
 			},

@@ -28,6 +28,7 @@ type LinkOptions struct {
 	GatewayPort             int
 	GatewayIdentity         string
 	TrustDomain             string
+	Peer                    string
 	GatewayProbe            bool
 	Selector                string
 	CreateMissingNamespaces bool
@@ -51,7 +52,9 @@ in the cluster that mirrors it (say west):
 
   - a Secret cluster-credentials-<name> in mesh-multicluster holding a kubeconfig that
     reaches this cluster as its read-only ServiceAccount remote-reader, with the token of
-    the Secret remote-reader-token: never your own credentials;
+    the Secret remote-reader-token: never your own credentials. With --peer, as the
+    ServiceAccount remote-reader-<peer> that 'mesh multicluster allow' made for that peer
+    alone, whose access deleting it revokes;
   - a Link named <name> that tells west's link controller to mirror what this cluster
     exports, through its east-west gateway.
 
@@ -69,6 +72,10 @@ This cluster must have the multicluster components: mesh multicluster install | 
   mesh --context east multicluster link --cluster-name east \
     --api-server-address https://198.18.0.2:6443 \
     --gateway-addresses 198.18.0.100 --gateway-port 4143 | kubectl --context west apply -f -
+
+  # West gets credentials of its own, which east can revoke alone
+  mesh --context east multicluster allow --peer west | kubectl --context east apply -f -
+  mesh --context east multicluster link --cluster-name east --peer west | kubectl --context west apply -f -
 
   # Mirror only the exported Services labelled tier=front, creating their namespaces in west
   mesh --context east multicluster link --cluster-name east \
@@ -94,6 +101,7 @@ This cluster must have the multicluster components: mesh multicluster install | 
 	fl.BoolVar(&o.GatewayProbe, "gateway-probe", true, "let the other cluster probe this cluster's gateway (GET /ready on the Service port mesh-probe, every 3s, dead after 3 failures) and take the mirrors' endpoints out while it fails")
 	fl.StringVar(&o.TrustDomain, "trust-domain", "", "this cluster's trust domain, as given to 'mesh install' (default <cluster-name>.meshfed.local)")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "mirror only the exported Services this label selector selects, such as tier=front (default: every exported Service)")
+	fl.StringVar(&o.Peer, "peer", "", "hand the other cluster the token of its own ServiceAccount, made with 'mesh multicluster allow --peer NAME', so that its access can be revoked alone (default: the token every linked cluster shares)")
 	fl.BoolVar(&o.CreateMissingNamespaces, "create-missing-namespaces", false, "let the other cluster create the namespace of an export it lacks, instead of leaving that export unmirrored")
 	return cmd
 }
@@ -189,7 +197,7 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "Warning: the API server address %s is this machine's only; other clusters cannot reach it there. Pass --api-server-address with the address they reach it at.\n", server)
 		}
 	}
-	token, ca, err := readReaderToken(ctx, c)
+	token, ca, err := readReaderToken(ctx, c, o.Peer)
 	if err != nil {
 		return err
 	}
@@ -235,21 +243,27 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 	return cmdutil.PrintYAML(o.Out, secret, link)
 }
 
-// readReaderToken reads the remote reader's token and the cluster's CA from the token Secret.
-func readReaderToken(ctx context.Context, c *cmdutil.Clients) (token, ca []byte, err error) {
-	s, err := c.Kube.CoreV1().Secrets(Namespace).Get(ctx, RemoteReaderTokenSecret, metav1.GetOptions{})
+// readReaderToken reads the remote reader's token and the cluster's CA from the token Secret:
+// the one every peer shares, or peer's own (see allow).
+func readReaderToken(ctx context.Context, c *cmdutil.Clients, peer string) (token, ca []byte, err error) {
+	secret, reader, fix, missing := peerTokenSecret(peer), peerReaderName(peer), installCommand, "install the multicluster components first"
+	if peer != "" {
+		fix = fmt.Sprintf("mesh multicluster allow --peer %s | kubectl apply -f -", peer)
+		missing = "make the credentials of that peer first"
+	}
+	s, err := c.Kube.CoreV1().Secrets(Namespace).Get(ctx, secret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, nil, fmt.Errorf("no Secret %s/%s in this cluster (%s): install the multicluster components first: %s", Namespace, RemoteReaderTokenSecret, c.Host, installCommand)
+		return nil, nil, fmt.Errorf("no Secret %s/%s in this cluster (%s): %s: %s", Namespace, secret, c.Host, missing, fix)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the Secret %s/%s: %w", Namespace, RemoteReaderTokenSecret, err)
+		return nil, nil, fmt.Errorf("reading the Secret %s/%s: %w", Namespace, secret, err)
 	}
-	if s.Type != corev1.SecretTypeServiceAccountToken || s.Annotations[corev1.ServiceAccountNameKey] != RemoteReaderName {
-		return nil, nil, fmt.Errorf("the Secret %s/%s is not a token of the ServiceAccount %s (type %q, for %q): delete it and install again: %s", Namespace, RemoteReaderTokenSecret, RemoteReaderName, s.Type, s.Annotations[corev1.ServiceAccountNameKey], installCommand)
+	if s.Type != corev1.SecretTypeServiceAccountToken || s.Annotations[corev1.ServiceAccountNameKey] != reader {
+		return nil, nil, fmt.Errorf("the Secret %s/%s is not a token of the ServiceAccount %s (type %q, for %q): delete it and make it again: %s", Namespace, secret, reader, s.Type, s.Annotations[corev1.ServiceAccountNameKey], fix)
 	}
 	token, ca = s.Data[corev1.ServiceAccountTokenKey], s.Data[corev1.ServiceAccountRootCAKey]
 	if len(token) == 0 || len(ca) == 0 {
-		return nil, nil, fmt.Errorf("the Secret %s/%s has no %s or %s yet: the token controller fills it moments after install, so try again; if it stays empty, check that the ServiceAccount %s exists (%s)", Namespace, RemoteReaderTokenSecret, corev1.ServiceAccountTokenKey, corev1.ServiceAccountRootCAKey, RemoteReaderName, installCommand)
+		return nil, nil, fmt.Errorf("the Secret %s/%s has no %s or %s yet: the token controller fills it moments after it is applied, so try again; if it stays empty, check that the ServiceAccount %s exists (%s)", Namespace, secret, corev1.ServiceAccountTokenKey, corev1.ServiceAccountRootCAKey, reader, fix)
 	}
 	return token, ca, nil
 }

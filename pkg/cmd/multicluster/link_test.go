@@ -179,7 +179,8 @@ func TestLinkBadInput(t *testing.T) {
 		{"args", good, []string{"east"}, `unknown command "east"`},
 
 		{"not installed", nil, []string{"--cluster-name", "east"}, "no Secret mesh-multicluster/remote-reader-token in this cluster (https://198.18.0.2:6443): install the multicluster components first: mesh multicluster install --cluster-name <this cluster> | kubectl apply -f -"},
-		{"token not yet there", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Data = nil })}, []string{"--cluster-name", "east"}, "has no token or ca.crt yet: the token controller fills it moments after install, so try again"},
+		{"a peer not allowed yet", []runtime.Object{readerToken()}, []string{"--cluster-name", "east", "--peer", "west"}, "no Secret mesh-multicluster/remote-reader-token-west in this cluster (https://198.18.0.2:6443): make the credentials of that peer first: mesh multicluster allow --peer west | kubectl apply -f -"},
+		{"token not yet there", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Data = nil })}, []string{"--cluster-name", "east"}, "has no token or ca.crt yet: the token controller fills it moments after it is applied, so try again"},
 		{"token of another account", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Annotations[corev1.ServiceAccountNameKey] = "admin" })}, []string{"--cluster-name", "east"}, `is not a token of the ServiceAccount remote-reader (type "kubernetes.io/service-account-token", for "admin")`},
 		{"opaque token Secret", []runtime.Object{readerToken(func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque })}, []string{"--cluster-name", "east"}, "is not a token of the ServiceAccount remote-reader"},
 		{"no gateway", []runtime.Object{readerToken()}, []string{"--cluster-name", "east"}, "no gateway Service mesh-multicluster/mesh-gateway in this cluster to read the gateway's addresses from: pass --gateway-addresses"},

@@ -34,6 +34,7 @@ with the label mirror.meshfed.io/exported=true (through east's gateway) or
 	}
 	cmd.AddCommand(
 		newCmdInstall(streams),
+		newCmdAllow(streams),
 		newCmdLink(f, streams),
 		newCmdUnlink(f, streams),
 		newCmdCheck(f, streams),

@@ -34,11 +34,16 @@ kubectl delete -f -, everything the link to that cluster (say east) made there: 
 its credentials Secret, and every mirror Service and EndpointSlice of east's exports.
 
 Delete with --ignore-not-found: the link controller may remove some mirrors itself once the
-Link is gone. Nothing changes in east; to revoke the credentials west held, delete east's
+Link is gone. Nothing changes in east. To revoke the credentials west held there: if east
+made them for west alone ('mesh multicluster allow --peer west', then 'link --peer west'),
+delete what allow printed, in east; if west had the token every peer shares, delete east's
 Secret mesh-multicluster/remote-reader-token and install again, then link anew the clusters
 that should keep mirroring east.`,
 		Example: `  # Stop mirroring east in west
   mesh --context west multicluster unlink --cluster-name east | kubectl --context west delete --ignore-not-found -f -
+
+  # Then revoke, in east, the credentials east made for west alone
+  mesh --context east multicluster allow --peer west | kubectl --context east delete -f -
 
   # See what would be deleted
   mesh --context west multicluster unlink --cluster-name east`,
