@@ -39,7 +39,8 @@ func newInbound(p *Proxy) *inbound {
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
 		Transport:      in,
-		FlushInterval:  -1,
+		FlushInterval:  flushInterval,
+		BufferPool:     p.buffers,
 		ModifyResponse: trailersOnly,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.cfg.Log.Info("inbound request failed", "host", r.Host, "error", err)

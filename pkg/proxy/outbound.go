@@ -62,7 +62,8 @@ func newOutbound(p *Proxy) *outbound {
 	o.rp = &httputil.ReverseProxy{
 		Rewrite:        o.rewrite,
 		Transport:      o,
-		FlushInterval:  -1, // stream: gRPC and server-sent events must not wait on a buffer
+		FlushInterval:  flushInterval,
+		BufferPool:     p.buffers,
 		ModifyResponse: trailersOnly,
 		ErrorHandler:   o.proxyError,
 	}
