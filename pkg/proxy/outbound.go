@@ -55,8 +55,8 @@ type picked struct {
 
 func newOutbound(p *Proxy) *outbound {
 	o := &outbound{p: p, h1lis: newChanListener(), mesh: map[string]*http2.Transport{}, gateways: map[string]*http2.Transport{}}
-	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
-	o.plain2 = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	o.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 		return p.cfg.Dial(ctx, network, addr)
 	}}
 	o.rp = &httputil.ReverseProxy{
@@ -235,8 +235,9 @@ func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 			return o.dialMesh(ctx, ep, certs.ALPNHTTP)
 		},
-		ReadIdleTimeout: 30 * time.Second,
-		PingTimeout:     5 * time.Second,
+		ReadIdleTimeout:    30 * time.Second,
+		PingTimeout:        5 * time.Second,
+		DisableCompression: true,
 	}
 	o.mesh[key] = t
 	return t
