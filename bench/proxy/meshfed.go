@@ -92,7 +92,7 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 	}
 	defer l.close()
 	p, err := proxy.New(proxy.Config{
-		Certs: manager, Resolver: l.resolver, Log: log, Workload: o.id,
+		Certs: manager, Resolver: l.resolver.Cached(), Log: log, Workload: o.id,
 		OriginalDestination: func(c net.Conn) (netip.AddrPort, error) {
 			dst, ok := l.dst[c.LocalAddr().String()]
 			if !ok {

@@ -210,7 +210,7 @@ func (o *outbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	var rt http.RoundTripper
 	switch {
 	case pk.ep.meshed():
-		rt = o.meshTransport(pk.ep)
+		rt = o.meshTransport(pk)
 	case req.ProtoMajor == 2:
 		rt = o.plain2
 	default:
@@ -223,9 +223,17 @@ func (o *outbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// meshTransport is the HTTP/2 client of one peer proxy, made on first use.
-func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
-	key := ep.Key()
+// meshTransport is the HTTP/2 client of the picked endpoint's proxy, made on first use.
+func (o *outbound) meshTransport(pk *picked) *http2.Transport {
+	ep := pk.ep
+	// A destination's balancer keys its endpoints by Endpoint.Key: building the key again (the
+	// address's and identities' strings) would cost every request allocations.
+	var key string
+	if pk.handle != nil {
+		key = pk.handle.Key
+	} else {
+		key = ep.Key()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if t, ok := o.mesh[key]; ok {
