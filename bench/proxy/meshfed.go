@@ -23,6 +23,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/proxy/certs"
+	"github.com/meshfed/meshfed/pkg/proxy/setup"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -42,6 +43,7 @@ type proxyOptions struct {
 	cert, key, anchor string
 	outbound, inbound listFlag
 	cpuProfile        string
+	cores             int
 }
 
 // runProxy is the subcommand: a pkg/proxy.Proxy with the leaf the bench wrote and no
@@ -62,7 +64,11 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&o.outbound, "outbound", "DST=ENDPOINT: an outbound listener (any number)")
 	fs.Var(&o.inbound, "inbound", "PORT: an inbound listener for the app's port (any number)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "a file for the CPU profile, written on the way out")
+	fs.IntVar(&o.cores, "cores", setup.DefaultCores, "how many cores the proxy runs on (GOMAXPROCS), as proxy run --cores")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := setup.Cores(o.cores); err != nil {
 		return err
 	}
 	if o.cpuProfile != "" {
@@ -86,7 +92,7 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 	}
 	defer l.close()
 	p, err := proxy.New(proxy.Config{
-		Certs: manager, Resolver: l.resolver, Log: log, Workload: o.id,
+		Certs: manager, Resolver: l.resolver.Cached(), Log: log, Workload: o.id,
 		OriginalDestination: func(c net.Conn) (netip.AddrPort, error) {
 			dst, ok := l.dst[c.LocalAddr().String()]
 			if !ok {

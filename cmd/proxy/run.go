@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
@@ -38,11 +39,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	detectTimeout := fs.Duration("detect-timeout", time.Second, "how long a new connection may stay silent before it is carried as opaque TCP")
 	drainTimeout := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long open connections may take to finish")
 	logLevel := fs.String("log-level", envOr("MESHFED_LOG_LEVEL", "info"), "debug, info, warn or error (env MESHFED_LOG_LEVEL)")
+	cores := fs.Int("cores", envInt("MESHFED_PROXY_CORES", setup.DefaultCores), "how many cores the proxy runs on (GOMAXPROCS); 0 for the Go runtime's choice (env MESHFED_PROXY_CORES)")
 	defaultPolicy := fs.String("default-policy", string(policy.AllUnauthenticated), "inbound policy of ports no Server selects: all-unauthenticated, all-authenticated or deny")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if err := setup.Cores(*cores); err != nil {
 		return err
 	}
 	self := trust.ID{TrustDomain: *trustDomain, Namespace: *namespace, ServiceAccount: *serviceAccount}
@@ -136,6 +141,14 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // envOr is the environment variable key, or def when it is unset or empty.
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// envInt is the environment variable key as an integer, or def when it is unset or not one.
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
 		return v
 	}
 	return def

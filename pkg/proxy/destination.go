@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/meshfed/meshfed/pkg/proxy/balance"
@@ -69,7 +70,9 @@ func (e Endpoint) Key() string {
 // Destination is what the destination service says of one target, kept current.
 type Destination struct {
 	// Name is the target asked for: an authority host:port or an ip:port.
-	Name      string
+	Name string
+	// Endpoints are keyed by Endpoint.Key: the outbound proxy keeps its connections to peers
+	// by the key a pick carries.
 	Endpoints *balance.Balancer[Endpoint]
 	known     atomic.Bool
 }
@@ -104,6 +107,44 @@ func (s StaticResolver) Resolve(_ context.Context, target string) (*Destination,
 		m[e.Key()] = e
 	}
 	d.Endpoints.Update(m)
+	return d, nil
+}
+
+// Cached returns a resolver that answers from s with one Destination per known target, made
+// on first use and kept, as the destination service's resolver keeps one per subscription:
+// a request then costs a map lookup, not a new balancer, and the balancer learns the
+// endpoints' latencies across requests. Targets s does not know are answered afresh, so that
+// the cache stays as small as s.
+func (s StaticResolver) Cached() Resolver {
+	return &cachedResolver{table: s, dests: map[string]*Destination{}}
+}
+
+type cachedResolver struct {
+	table StaticResolver
+	mu    sync.RWMutex
+	dests map[string]*Destination
+}
+
+func (c *cachedResolver) Resolve(ctx context.Context, target string) (*Destination, error) {
+	c.mu.RLock()
+	d, ok := c.dests[target]
+	c.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	if _, known := c.table[target]; !known {
+		return c.table.Resolve(ctx, target)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d, ok := c.dests[target]; ok {
+		return d, nil
+	}
+	d, err := c.table.Resolve(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	c.dests[target] = d
 	return d, nil
 }
 

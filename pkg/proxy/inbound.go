@@ -32,14 +32,19 @@ type inbound struct {
 func newInbound(p *Proxy) *inbound {
 	in := &inbound{p: p, h2: &http2.Server{}, h2base: &http.Server{}}
 	http2.ConfigureServer(in.h2base, in.h2)
-	in.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
-	in.plain2 = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+	// Every HTTP transport of the proxy, to apps and to peers, has DisableCompression: a proxy
+	// passes Accept-Encoding and the body on as the client and the app chose them. Left to
+	// itself a transport asks for gzip on the client's behalf and inflates the answer, which
+	// costs the proxy CPU and turns a response of known length into a chunked one.
+	in.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	in.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 		return p.cfg.Dial(ctx, network, addr)
 	}}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
 		Transport:      in,
-		FlushInterval:  -1,
+		FlushInterval:  flushInterval,
+		BufferPool:     p.buffers,
 		ModifyResponse: trailersOnly,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.cfg.Log.Info("inbound request failed", "host", r.Host, "error", err)

@@ -55,14 +55,15 @@ type picked struct {
 
 func newOutbound(p *Proxy) *outbound {
 	o := &outbound{p: p, h1lis: newChanListener(), mesh: map[string]*http2.Transport{}, gateways: map[string]*http2.Transport{}}
-	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second}
-	o.plain2 = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	o.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 		return p.cfg.Dial(ctx, network, addr)
 	}}
 	o.rp = &httputil.ReverseProxy{
 		Rewrite:        o.rewrite,
 		Transport:      o,
-		FlushInterval:  -1, // stream: gRPC and server-sent events must not wait on a buffer
+		FlushInterval:  flushInterval,
+		BufferPool:     p.buffers,
 		ModifyResponse: trailersOnly,
 		ErrorHandler:   o.proxyError,
 	}
@@ -209,7 +210,7 @@ func (o *outbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	var rt http.RoundTripper
 	switch {
 	case pk.ep.meshed():
-		rt = o.meshTransport(pk.ep)
+		rt = o.meshTransport(pk)
 	case req.ProtoMajor == 2:
 		rt = o.plain2
 	default:
@@ -222,9 +223,17 @@ func (o *outbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// meshTransport is the HTTP/2 client of one peer proxy, made on first use.
-func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
-	key := ep.Key()
+// meshTransport is the HTTP/2 client of the picked endpoint's proxy, made on first use.
+func (o *outbound) meshTransport(pk *picked) *http2.Transport {
+	ep := pk.ep
+	// A destination's balancer keys its endpoints by Endpoint.Key: building the key again (the
+	// address's and identities' strings) would cost every request allocations.
+	var key string
+	if pk.handle != nil {
+		key = pk.handle.Key
+	} else {
+		key = ep.Key()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if t, ok := o.mesh[key]; ok {
@@ -234,8 +243,9 @@ func (o *outbound) meshTransport(ep Endpoint) *http2.Transport {
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 			return o.dialMesh(ctx, ep, certs.ALPNHTTP)
 		},
-		ReadIdleTimeout: 30 * time.Second,
-		PingTimeout:     5 * time.Second,
+		ReadIdleTimeout:    30 * time.Second,
+		PingTimeout:        5 * time.Second,
+		DisableCompression: true,
 	}
 	o.mesh[key] = t
 	return t

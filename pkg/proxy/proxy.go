@@ -74,6 +74,7 @@ func DefaultOriginalDestination(c net.Conn) (netip.AddrPort, error) {
 type Proxy struct {
 	cfg      Config
 	metrics  *metrics
+	buffers  *bufferPool
 	outbound *outbound
 	inbound  *inbound
 
@@ -112,7 +113,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, metrics: m, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), conns: map[net.Conn]struct{}{}}
 	dial := cfg.Dial
 	p.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)

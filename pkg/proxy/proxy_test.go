@@ -339,3 +339,89 @@ func TestForeignAnchorRefused(t *testing.T) {
 		t.Errorf("a server from another anchor: %d; want 502", resp.StatusCode)
 	}
 }
+
+// The proxies pass Accept-Encoding on as the client sent it: they must not ask the app for
+// gzip on the client's behalf (and inflate the answer themselves).
+func TestAcceptEncodingPassedOn(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, h2c := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2c=%v", h2c), func(t *testing.T) {
+			l := listen(t)
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "accept-encoding=%q", r.Header.Get("Accept-Encoding"))
+			})}
+			if h2c {
+				p := new(http.Protocols)
+				p.SetUnencryptedHTTP2(true)
+				srv.Protocols = p
+			}
+			go srv.Serve(l)
+			t.Cleanup(func() { srv.Close() })
+			p := newPair(t, pki, addrOf(l).Port(), serverID, pki.manager(t, serverID))
+			client := dialThrough(p, h2c)
+			switch tr := client.Transport.(type) {
+			case *http.Transport:
+				tr.DisableCompression = true
+			case *http2.Transport:
+				tr.DisableCompression = true
+			}
+			for _, sent := range []string{"", "br"} {
+				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://198.18.200.1:%d/", addrOf(l).Port()), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sent != "" {
+					req.Header.Set("Accept-Encoding", sent)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := fmt.Sprintf("accept-encoding=%q", sent); string(body) != want {
+					t.Errorf("Accept-Encoding %q: the app got %s; want %s", sent, body, want)
+				}
+			}
+		})
+	}
+}
+
+// A response of known length is not held whole in the proxies' buffers: what the app wrote
+// reaches the client soon after, not only with the rest of the body.
+func TestSlowBodyOfKnownLengthStreams(t *testing.T) {
+	pki := newTestPKI(t)
+	release := make(chan struct{})
+	l := listen(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "-last")
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	p := newPair(t, pki, addrOf(l).Port(), serverID, pki.manager(t, serverID))
+	defer close(release)
+
+	resp, err := dialThrough(p, false).Get(fmt.Sprintf("http://198.18.200.1:%d/", addrOf(l).Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 5)
+		n, _ := io.ReadFull(resp.Body, buf)
+		got <- string(buf[:n])
+	}()
+	select {
+	case s := <-got:
+		if s != "first" {
+			t.Errorf("the body starts with %q; want %q", s, "first")
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("the start of the body waited in the proxies for the rest")
+	}
+}

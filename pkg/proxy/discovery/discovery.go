@@ -62,6 +62,12 @@ func (r *Resolver) Resolve(ctx context.Context, target string) (*proxy.Destinati
 		go r.follow(target, s)
 	}
 	r.mu.Unlock()
+	// Every request asks: once the first answer is in, answer without a timer.
+	select {
+	case <-s.ready:
+		return s.dest, nil
+	default:
+	}
 	t := time.NewTimer(FirstAnswerTimeout)
 	defer t.Stop()
 	select {

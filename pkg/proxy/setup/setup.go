@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,4 +78,22 @@ func Destination(addr string, manager *certs.Manager) (destinationv1.Destination
 		return nil, nil, err
 	}
 	return destinationv1.NewDestinationClient(conn), conn, nil
+}
+
+// DefaultCores is how many cores a proxy runs Go code on unless told otherwise: one, as
+// Linkerd's proxy runs one worker by default. A sidecar shares its pod's (and node's) CPUs
+// with the app, and with more than one P every hand-off between the goroutines of a request
+// wakes another thread: on a loaded node that costs more than the parallelism brings.
+const DefaultCores = 1
+
+// Cores sets how many cores the proxy runs Go code on (GOMAXPROCS): n when it is positive,
+// else the Go runtime's own choice (the CPUs, or the container's CPU limit).
+func Cores(n int) error {
+	if n < 0 {
+		return fmt.Errorf("--cores %d: want 0 (the runtime's choice) or more", n)
+	}
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+	return nil
 }
