@@ -89,6 +89,12 @@ func installAddons(ctx context.Context, k *kube, c cluster, lb pool) error {
 	if err := k.do(ctx, nil, "-n", "metallb-system", "rollout", "status", "daemonset/speaker", "--timeout=2m"); err != nil {
 		return fmt.Errorf("MetalLB's speaker on %s: %w", c.Name, err)
 	}
+	// kubeadm labels a control-plane node as excluded from external load balancers and MetalLB's
+	// speaker honours the label: on a cluster whose one node is its control plane, no address
+	// would ever be announced. Local nodes are not made by kubeadm and carry no such label.
+	if err := k.do(ctx, nil, "label", "node", c.node(), "node.kubernetes.io/exclude-from-external-load-balancers-"); err != nil {
+		return fmt.Errorf("letting MetalLB announce from %s: %w", c.node(), err)
+	}
 	pool, err := addons.MetalLBPool(cfg)
 	if err != nil {
 		return err

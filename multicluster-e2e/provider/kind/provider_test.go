@@ -3,9 +3,11 @@ package kind
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,11 +21,14 @@ type fakeCLI struct {
 	answers map[string]string
 	fail    map[string]error
 	ran     []string
+	// stdin holds what each command read, by its index in ran.
+	stdin []string
 }
 
-func (f *fakeCLI) run(_ context.Context, _ []byte, name string, args ...string) ([]byte, error) {
+func (f *fakeCLI) run(_ context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	line := strings.Join(append([]string{name}, args...), " ")
 	f.ran = append(f.ran, line)
+	f.stdin = append(f.stdin, string(stdin))
 	for prefix, err := range f.fail {
 		if strings.HasPrefix(line, prefix) {
 			return nil, err
@@ -224,5 +229,40 @@ func TestRunCommandKeepsAllClustersOnTheKindNetwork(t *testing.T) {
 	}
 	if strings.TrimSpace(string(out)) != "unset" {
 		t.Errorf("kind would see KIND_EXPERIMENTAL_DOCKER_NETWORK=%s", out)
+	}
+}
+
+func TestInstallAddonsOrder(t *testing.T) {
+	f := &fakeCLI{}
+	k := &kube{run: f.run, kubectl: "kubectl", kubeconfig: "/kc", context: "east"}
+	c := newCluster("east", 1)
+	lb := pool{Start: netip.MustParseAddr("172.18.255.120"), End: netip.MustParseAddr("172.18.255.139")}
+	if err := installAddons(context.Background(), k, c, lb); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, l := range f.ran {
+		if !strings.HasPrefix(l, "kubectl --kubeconfig /kc --context east ") {
+			t.Fatalf("ran %q, not kubectl against east of the provider's kubeconfig", l)
+		}
+		steps = append(steps, strings.TrimPrefix(l, "kubectl --kubeconfig /kc --context east "))
+	}
+	if first := steps[0]; first != "-n kube-system delete deployment/coredns configmap/coredns --ignore-not-found --wait" {
+		t.Errorf("first step %q, want kubeadm's CoreDNS removed before ours is applied", first)
+	}
+	label := slices.Index(steps, "label node meshfed-east-control-plane node.kubernetes.io/exclude-from-external-load-balancers-")
+	if label < 0 || label != len(steps)-2 {
+		t.Errorf("steps %q: want the node's exclude-from-external-load-balancers label removed just before the pool is applied", steps)
+	}
+	if last := steps[len(steps)-1]; !strings.HasPrefix(last, "apply --server-side") || !strings.Contains(f.stdin[len(f.stdin)-1], "- 172.18.255.120-172.18.255.139") {
+		t.Errorf("last step %q with %q, want east's MetalLB pool applied", last, f.stdin[len(f.stdin)-1])
+	}
+	// The CoreDNS applied is ours, its Service at the address kubelet's clusterDNS names.
+	var coredns bool
+	for _, in := range f.stdin {
+		coredns = coredns || strings.Contains(in, "clusterIP: 198.19.16.10")
+	}
+	if !coredns {
+		t.Error("no manifest applied puts kube-dns at 198.19.16.10, east's tenth service address")
 	}
 }
