@@ -9,7 +9,7 @@ CONTROLLER_GEN := $(MESHFED_CACHE)/bin/controller-gen
 PROTOC_GEN_GO := $(MESHFED_CACHE)/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(MESHFED_CACHE)/bin/protoc-gen-go-grpc
 
-.PHONY: all deps build clusters tools demo demo-down test unit e2e bench fmt vet clean generate verify-generate
+.PHONY: all deps build clusters tools demo demo-down test unit e2e e2e-kind bench fmt vet clean generate verify-generate
 
 all: build
 
@@ -39,6 +39,9 @@ unit: ## Unit tests (no root, no clusters).
 
 e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
 	go test -tags e2e -count=1 -timeout 40m -v ./multicluster-e2e/e2e/
+
+e2e-kind: ## The end-to-end suite on kind clusters instead: needs Docker on Linux and kind, not root. Not run by CI.
+	go test -tags e2e -count=1 -timeout 60m -v ./multicluster-e2e/e2e/ -provider=kind
 
 bench: deps clusters ## Time clusters up and their memory (1-3 clusters); export to mirror and the link controller's memory; Certify beside its parts; the proxy pair beside direct and HAProxy; the east-west gateway's hop beside the in-cluster path and its memory; an endpoint change to 500 destination subscribers; a killed gateway seen dead by gossip beside the HTTP probe; the control plane's memory with the demo running.
 	go run ./bench/clusters -sizes 1,2,3

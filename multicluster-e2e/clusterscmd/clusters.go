@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
+	"github.com/meshfed/meshfed/multicluster-e2e/provider/kind"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider/local"
 )
 
@@ -30,17 +31,52 @@ func Run(args []string, stdout, stderr io.Writer) error {
 }
 
 type options struct {
-	root   string
-	stdout io.Writer
-	stderr io.Writer
+	root         string
+	providerName string
+	stdout       io.Writer
+	stderr       io.Writer
+	// rootSet tells a --root the user gave from the local default, which means nothing to kind.
+	rootSet func() bool
 }
 
-func (o *options) provider() (*local.Provider, error) {
+// clusterProvider is a provider with what the commands need beyond provider.Provider.
+type clusterProvider struct {
+	provider.Provider
+	// clusters lists the clusters that are up.
+	clusters func(context.Context) ([]string, error)
+	// setRetain keeps what a failed up made; setNodeImage is kind's node image.
+	setRetain    func(bool)
+	setNodeImage func(string)
+}
+
+func (o *options) provider() (*clusterProvider, error) {
 	b, err := build.NewFromWorkingDir(o.stderr)
 	if err != nil {
 		return nil, err
 	}
-	return local.New(o.root, b, o.stderr), nil
+	switch o.providerName {
+	case "local":
+		p := local.New(o.root, b, o.stderr)
+		return &clusterProvider{
+			Provider:     p,
+			clusters:     func(context.Context) ([]string, error) { return p.Clusters() },
+			setRetain:    func(r bool) { p.Retain = r },
+			setNodeImage: func(string) {},
+		}, nil
+	case "kind":
+		var dir string
+		if o.rootSet() {
+			dir = o.root
+		}
+		p := kind.New(dir, b, o.stderr)
+		return &clusterProvider{
+			Provider:     p,
+			clusters:     p.Clusters,
+			setRetain:    func(r bool) { p.Retain = r },
+			setNodeImage: func(image string) { p.NodeImage = image },
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown provider %q: use local (Linux namespaces, no Docker) or kind (needs Docker and kind)", o.providerName)
 }
 
 // NewCommand returns the root command.
@@ -56,7 +92,11 @@ cert-manager and MetalLB run in every cluster as pods. Nodes meet on one bridge;
 address is in 198.18.0.0/15 and nothing inside reaches beyond the run.
 
 It needs root and the packages hack/install-deps.sh installs. Kubernetes and the add-ons
-are built from the Go module proxy the first time (minutes) and cached in .cache/.`,
+are built from the Go module proxy the first time (minutes) and cached in .cache/.
+
+With --provider kind the clusters are kind clusters (named meshfed-<name>) on the docker
+network "kind" instead, with the same add-ons and images: that needs Docker on Linux and
+kind, not root. Give --provider kind to every command of such a run.`,
 		Example: `  # Two clusters, then talk to them
   clusters up --clusters west,east
   export KUBECONFIG=$(clusters kubeconfig)
@@ -66,13 +106,19 @@ are built from the Go module proxy the first time (minutes) and cached in .cache
   clusters up --clusters west,east --flat
 
   # Remove everything the run made
-  clusters down`,
+  clusters down
+
+  # The same on kind, for people who have Docker (no root needed)
+  clusters up --provider kind --clusters west,east
+  clusters down --provider kind`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.PersistentFlags().StringVar(&o.root, "root", local.DefaultRoot, "folder holding the run: each node's files, logs and the kubeconfig")
+	cmd.PersistentFlags().StringVar(&o.root, "root", local.DefaultRoot, "folder holding the run: each node's files, logs and the kubeconfig (with --provider kind: the kubeconfig and kind configs, default .cache/kind)")
+	cmd.PersistentFlags().StringVar(&o.providerName, "provider", "local", "what runs the clusters: local (Linux namespaces, root, no Docker) or kind (Docker and kind)")
+	o.rootSet = func() bool { return cmd.PersistentFlags().Changed("root") }
 	cmd.AddCommand(newUpCommand(o), newDownCommand(o), newKubeconfigCommand(o), newLoadCommand(o), newToolsCommand(o))
 	return cmd
 }
@@ -81,6 +127,7 @@ func newUpCommand(o *options) *cobra.Command {
 	var names string
 	var opts provider.Options
 	var retain bool
+	var nodeImage string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring clusters up, one node each, and wait until they serve",
@@ -94,13 +141,15 @@ It refuses to start while clusters are up: run 'clusters down' first.`,
 			if err != nil {
 				return err
 			}
-			p.Retain = retain
+			p.setRetain(retain)
+			p.setNodeImage(nodeImage)
 			return p.Up(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&names, "clusters", "west,east", "comma-separated cluster names")
 	cmd.Flags().BoolVar(&opts.Flat, "flat", false, "route every cluster's pod range from every node, so pods reach pods across clusters")
-	cmd.Flags().BoolVar(&retain, "retain", false, "keep what a failed up made, to read its logs under --root")
+	cmd.Flags().BoolVar(&retain, "retain", false, "keep what a failed up made, to read its logs under --root (kind: the clusters, for kind export logs)")
+	cmd.Flags().StringVar(&nodeImage, "kind-node-image", kind.DefaultNodeImage, "with --provider kind, the kindest/node image of every node")
 	return cmd
 }
 
@@ -140,12 +189,12 @@ func newKubeconfigCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			up, err := p.Clusters()
+			up, err := p.clusters(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if len(up) == 0 {
-				return fmt.Errorf("no cluster is up: run 'clusters up' first")
+				return fmt.Errorf("no cluster is up: run 'clusters up --provider %s' first", o.providerName)
 			}
 			fmt.Fprintln(o.stdout, p.Kubeconfig())
 			return nil

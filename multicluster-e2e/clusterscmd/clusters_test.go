@@ -20,6 +20,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"load"}, "ERROR: accepts 1 arg(s), received 0"},
 		{[]string{"load", "/nonexistent/image.tar"}, "ERROR: image tarball: stat /nonexistent/image.tar: no such file or directory"},
 		{[]string{"tools", "kubernetes", "kubelet"}, `ERROR: unknown tool "kubelet": the tools are kubernetes, coredns, cert-manager, metallb, helm`},
+		{[]string{"up", "--provider", "kube"}, `ERROR: unknown provider "kube": use local (Linux namespaces, no Docker) or kind (needs Docker and kind)`},
+		{[]string{"up", "--provider", "kind", "--clusters", "West"}, `ERROR: cluster name "West" is not valid`},
+		{[]string{"up", "--provider", "kind", "--clusters", "a,b,c,d,e,f,g"}, "at most 6 fit the address plan"},
+		{[]string{"load", "--provider", "kind", "/nonexistent/image.tar"}, "ERROR: image tarball: stat /nonexistent/image.tar: no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -49,7 +53,7 @@ func TestHelpTeaches(t *testing.T) {
 	if err := Run([]string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"clusters up --clusters west,east", "kubectl --context west get nodes", "--flat", "clusters down"} {
+	for _, want := range []string{"clusters up --clusters west,east", "kubectl --context west get nodes", "--flat", "clusters down", "--provider kind"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help does not show %q", want)
 		}

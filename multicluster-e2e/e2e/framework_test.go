@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,12 +18,22 @@ import (
 	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
+	"github.com/meshfed/meshfed/multicluster-e2e/provider/kind"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider/local"
+)
+
+// The provider is chosen on the command line; CI runs the local one.
+var (
+	providerFlag  = flag.String("provider", "local", "what runs the clusters: local (Linux namespaces, needs root) or kind (needs Docker and kind; see the README)")
+	kindNodeImage = flag.String("kind-node-image", kind.DefaultNodeImage, "the kindest/node image of the kind clusters, with -provider=kind")
 )
 
 // env is a set of running clusters and the means to talk to them.
 type env struct {
-	p          *local.Provider
+	p provider.Provider
+	// local or kind is set, as the provider is: what only one of them does goes through them.
+	local      *local.Provider
+	kind       *kind.Provider
 	builder    *build.Builder
 	kubectlBin string
 }
@@ -31,35 +42,83 @@ type env struct {
 // the run is left.
 func up(t *testing.T, opts provider.Options) *env {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the e2e suite needs root: run it as root (make test does)")
-	}
 	b, err := build.NewFromWorkingDir(os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := local.New("", b, os.Stderr)
+	e := &env{builder: b}
+	switch *providerFlag {
+	case "local":
+		if os.Geteuid() != 0 {
+			t.Fatal("the e2e suite needs root on local clusters: run it as root (make test does), or pass -provider=kind")
+		}
+		e.local = local.New("", b, os.Stderr)
+		e.p = e.local
+	case "kind":
+		e.kind = kind.New("", b, os.Stderr)
+		e.kind.NodeImage = *kindNodeImage
+		e.p = e.kind
+	default:
+		t.Fatalf("-provider=%s: want local or kind", *providerFlag)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	if err := p.Up(ctx, opts); err != nil {
+	if err := e.p.Up(ctx, opts); err != nil {
 		t.Fatalf("clusters up: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if t.Failed() {
-			dumpLogs(t, opts.Clusters)
+			e.dumpLogs(t, ctx, opts.Clusters)
 		}
-		if err := p.Down(ctx); err != nil {
+		if err := e.p.Down(ctx); err != nil {
 			t.Errorf("clusters down: %v", err)
 		}
-		assertNothingLeft(t)
+		e.assertNothingLeft(t, ctx)
 	})
-	kubectl, err := p.Kubectl(ctx)
+	if e.local != nil {
+		e.kubectlBin, err = e.local.Kubectl(ctx)
+	} else {
+		e.kubectlBin, err = e.kind.Kubectl(ctx)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{p: p, builder: b, kubectlBin: kubectl}
+	return e
+}
+
+// nodeName is the name of the one node of cluster: the cluster's own on local clusters, the
+// one kind derives from it on kind.
+func (e *env) nodeName(cluster string) string {
+	if e.kind != nil {
+		return kind.NodeName(cluster)
+	}
+	return cluster
+}
+
+// kubernetesVersion is the version the nodes run: the one built for local clusters, the node
+// image's on kind (empty when its tag does not say).
+func (e *env) kubernetesVersion() string {
+	if e.kind != nil {
+		return e.kind.KubernetesVersion()
+	}
+	return build.KubernetesVersion
+}
+
+// stopComponent stops a control-plane component of a cluster's node until startComponent.
+func (e *env) stopComponent(ctx context.Context, cluster, component string) error {
+	if e.kind != nil {
+		return e.kind.StopComponent(ctx, cluster, component)
+	}
+	return e.local.StopComponent(cluster, component)
+}
+
+func (e *env) startComponent(ctx context.Context, cluster, component string) error {
+	if e.kind != nil {
+		return e.kind.StartComponent(ctx, cluster, component)
+	}
+	return e.local.StartComponent(cluster, component)
 }
 
 func (e *env) client(t *testing.T, cluster string) kubernetes.Interface {
@@ -91,8 +150,21 @@ func (e *env) kubectl(ctx context.Context, cluster string, stdin string, args ..
 
 var eventually = testenv.Eventually
 
-// dumpLogs prints the tail of every component's log of the run, for a failed test.
-func dumpLogs(t *testing.T, clusters []string) {
+// dumpLogs shows what a failed test needs to find out why: the tail of every component's log
+// on local clusters, where `kind export logs` put them on kind.
+func (e *env) dumpLogs(t *testing.T, ctx context.Context, clusters []string) {
+	if e.kind != nil {
+		dir, err := os.MkdirTemp("", "meshfed-kind-logs-")
+		if err != nil {
+			t.Logf("no folder for the clusters' logs: %v", err)
+			return
+		}
+		if err := e.kind.ExportLogs(ctx, dir, clusters...); err != nil {
+			t.Logf("exporting the clusters' logs: %v", err)
+		}
+		t.Logf("the kind clusters' logs are in %s", dir)
+		return
+	}
 	for _, c := range clusters {
 		for _, comp := range []string{"node", "kube-apiserver", "kubelet", "containerd", "kube-proxy", "kube-controller-manager"} {
 			path := local.DefaultRoot + "/" + c + "/logs/" + comp + ".log"
@@ -109,10 +181,16 @@ func dumpLogs(t *testing.T, clusters []string) {
 	}
 }
 
-// assertNothingLeft checks what a user would look for after down: no node process, no
-// network link, no cgroup, no mount and no file of the run.
-func assertNothingLeft(t *testing.T) {
+// assertNothingLeft checks what a user would look for after down: on local clusters no node
+// process, network link, cgroup, mount or file of the run; on kind no cluster of the suite's.
+func (e *env) assertNothingLeft(t *testing.T, ctx context.Context) {
 	t.Helper()
+	if e.kind != nil {
+		if left, err := e.kind.Clusters(ctx); err != nil || len(left) > 0 {
+			t.Errorf("after down, kind clusters %v are left (%v)", left, err)
+		}
+		return
+	}
 	if left, _ := local.Leftovers(local.DefaultRoot); len(left) > 0 {
 		t.Errorf("after down, the run left:\n  %s", strings.Join(left, "\n  "))
 	}

@@ -247,14 +247,14 @@ spec:
 	t.Run("east's apiserver stopped: mirrors stay, not ready, and come back", func(t *testing.T) {
 		e.apply(t, ctx, "east", exportedService("pay", "shop", "true", 80))
 		mirrorEndpoints(t, ctx, west, "shop", "pay-east", atGateway(true))
-		if err := e.p.StopComponent("east", "kube-apiserver"); err != nil {
+		if err := e.stopComponent(ctx, "east", "kube-apiserver"); err != nil {
 			t.Fatal(err)
 		}
 		mirrorEndpoints(t, ctx, west, "shop", "pay-east", atGateway(false))
 		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-multicluster", "wait", "--for=condition=RemoteReachable=false", "link/east", "--timeout=30s"); err != nil {
 			t.Error(err)
 		}
-		if err := e.p.StartComponent("east", "kube-apiserver"); err != nil {
+		if err := e.startComponent(ctx, "east", "kube-apiserver"); err != nil {
 			t.Fatal(err)
 		}
 		mirrorEndpoints(t, ctx, west, "shop", "pay-east", atGateway(true))

@@ -1,5 +1,6 @@
-// Command clusters runs local Kubernetes clusters from real parts with no Docker: see
-// `clusters --help` and package multicluster-e2e/provider/local.
+// Command clusters runs local Kubernetes clusters from real parts with no Docker, or kind
+// clusters with --provider kind: see `clusters --help` and packages
+// multicluster-e2e/provider/local and multicluster-e2e/provider/kind.
 package main
 
 import (

@@ -3,80 +3,31 @@ package local
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/meshfed/meshfed/multicluster-e2e/addons"
-	"github.com/meshfed/meshfed/multicluster-e2e/build"
+	"github.com/meshfed/meshfed/multicluster-e2e/provider/nodeimages"
 	"github.com/meshfed/meshfed/pkg/images"
 )
 
 // pauseImage is every pod's sandbox: containerd's sandbox_image names it, and nothing can pull it.
 const pauseImage = "registry.k8s.io/pause:3.10"
 
-// images builds every image a node gets at start: the pause image, the add-ons' and this
-// repository's. Each is packed once and kept until what it is made of changes.
+// images builds every image a node gets at start: the pause image, and the add-ons' and this
+// repository's (package nodeimages, shared with the kind provider).
 func (p *Provider) images(ctx context.Context) ([]string, error) {
-	repoBins, err := p.builder.Repo(ctx, "./multicluster-e2e/cmd/pause", "./multicluster-e2e/cmd/echo", "./cmd/link", "./cmd/controller", "./cmd/proxy", "./cmd/gateway", "./cmd/demo")
+	pauseBin, err := p.builder.Repo(ctx, "./multicluster-e2e/cmd/pause")
 	if err != nil {
 		return nil, err
 	}
-	specs := []images.Spec{
-		{Ref: pauseImage, Binary: filepath.Join(repoBins, "pause"), CACertificates: "-"},
-		{Ref: build.RepoImage("echo"), Binary: filepath.Join(repoBins, "echo")},
-		{Ref: build.RepoImage("link"), Binary: filepath.Join(repoBins, "link")},
-		{Ref: build.RepoImage("controller"), Binary: filepath.Join(repoBins, "controller")},
-		{Ref: build.RepoImage("proxy"), Binary: filepath.Join(repoBins, "proxy")},
-		{Ref: build.RepoImage("gateway"), Binary: filepath.Join(repoBins, "gateway")},
-		{Ref: build.RepoImage("demo"), Binary: filepath.Join(repoBins, "demo")},
-	}
-	for _, img := range addons.Images() {
-		tool, ok := build.ToolByName(img.Tool)
-		if !ok {
-			return nil, fmt.Errorf("add-on image %s: no tool %q in package build", img.Name, img.Tool)
-		}
-		dir, err := p.builder.Tool(ctx, tool)
-		if err != nil {
-			return nil, err
-		}
-		specs = append(specs, images.Spec{Ref: img.Name, Binary: filepath.Join(dir, img.Binary), User: img.User})
-	}
-	var tarballs []string
-	for _, s := range specs {
-		t, err := p.pack(s)
-		if err != nil {
-			return nil, err
-		}
-		tarballs = append(tarballs, t)
-	}
-	return tarballs, nil
-}
-
-// pack writes s's tarball into the cache unless the one there has the same key.
-func (p *Provider) pack(s images.Spec) (string, error) {
-	dir := filepath.Join(p.builder.Cache, "images")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	base := strings.NewReplacer("/", "_", ":", "_").Replace(s.Ref)
-	tarball := filepath.Join(dir, base+".tar")
-	keyFile := tarball + ".key"
-	key, err := s.Key()
+	specs, err := nodeimages.Specs(ctx, p.builder)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if have, err := os.ReadFile(keyFile); err == nil && string(have) == key {
-		if _, err := os.Stat(tarball); err == nil {
-			return tarball, nil
-		}
-	}
-	if err := images.WriteTarball(s, tarball); err != nil {
-		return "", err
-	}
-	return tarball, os.WriteFile(keyFile, []byte(key), 0o644)
+	pause := images.Spec{Ref: pauseImage, Binary: filepath.Join(pauseBin, "pause"), CACertificates: "-"}
+	return nodeimages.PackAll(p.builder, append([]images.Spec{pause}, specs...))
 }
 
 // loadImages imports tarballs into a node's containerd.
