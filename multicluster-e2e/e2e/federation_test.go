@@ -363,7 +363,9 @@ func TestFederation(t *testing.T) {
 		if _, err := e.kubectl(ctx, "west", e.mesh(t, ctx, "west", "multicluster", "unlink", "--cluster-name", "north"), "delete", "--ignore-not-found", "-f", "-"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.kubectl(ctx, "north", e.mesh(t, ctx, "north", "multicluster", "allow", "--peer", "west"), "delete", "-f", "-"); err != nil {
+		// --ignore-not-found: the token controller deletes the token Secret with its
+		// ServiceAccount, before kubectl comes to it.
+		if _, err := e.kubectl(ctx, "north", e.mesh(t, ctx, "north", "multicluster", "allow", "--peer", "west"), "delete", "--ignore-not-found", "-f", "-"); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "west's credentials for north to be refused", func() error {

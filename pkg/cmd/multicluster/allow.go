@@ -54,14 +54,15 @@ remote-reader-token-<peer> that the token controller fills with its token.
 
 'mesh multicluster link --peer <peer>' then hands the peer that token instead of the one
 every peer shares, and deleting what allow printed revokes that peer's access, and that
-peer's only, at once: the token controller invalidates the token with its Secret.`,
+peer's only, at once: the token controller invalidates the token with its Secret. Delete
+with --ignore-not-found: the token controller deletes the Secret with its ServiceAccount.`,
 		Example: `  # Credentials of east for west alone, then the Link west applies
   mesh --context east multicluster allow --peer west | kubectl --context east apply -f -
   mesh --context east multicluster link --cluster-name east --peer west | kubectl --context west apply -f -
 
   # Unlink, and revoke west's credentials in east
   mesh --context west multicluster unlink --cluster-name east | kubectl --context west delete --ignore-not-found -f -
-  mesh --context east multicluster allow --peer west | kubectl --context east delete -f -`,
+  mesh --context east multicluster allow --peer west | kubectl --context east delete --ignore-not-found -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {

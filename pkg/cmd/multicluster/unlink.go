@@ -43,7 +43,7 @@ that should keep mirroring east.`,
   mesh --context west multicluster unlink --cluster-name east | kubectl --context west delete --ignore-not-found -f -
 
   # Then revoke, in east, the credentials east made for west alone
-  mesh --context east multicluster allow --peer west | kubectl --context east delete -f -
+  mesh --context east multicluster allow --peer west | kubectl --context east delete --ignore-not-found -f -
 
   # See what would be deleted
   mesh --context west multicluster unlink --cluster-name east`,
