@@ -14,6 +14,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -243,13 +244,21 @@ func (r *linkReconciler) enqueueAll(ctx context.Context, link types.NamespacedNa
 			}
 		}
 	}
-	// The slices, not the Services: a federated member has a slice of the Link's and no
-	// Service of its own.
-	var mirrors discoveryv1.EndpointSliceList
-	if err := r.client.List(ctx, &mirrors, client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(link)}); err == nil {
-		seen := map[mirrorKey]bool{}
-		for _, m := range mirrors.Items {
-			k := mirrorKey{Link: link, Namespace: m.Namespace, Name: m.Labels[mcv1alpha1.LabelRemoteName]}
+	// The Services and the slices: a federated member has a slice of the Link's and no
+	// Service of its own, and a mirror half deleted when the controller stopped may have a
+	// Service and no slice left.
+	seen := map[mirrorKey]bool{}
+	for _, list := range []client.ObjectList{&corev1.ServiceList{}, &discoveryv1.EndpointSliceList{}} {
+		if err := r.client.List(ctx, list, client.MatchingLabels{mcv1alpha1.LabelLink: linkLabel(link)}); err != nil {
+			continue
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			continue
+		}
+		for _, item := range items {
+			m := item.(client.Object)
+			k := mirrorKey{Link: link, Namespace: m.GetNamespace(), Name: m.GetLabels()[mcv1alpha1.LabelRemoteName]}
 			if k.Name != "" && !seen[k] {
 				seen[k] = true
 				r.enqueue(k)
