@@ -2,11 +2,13 @@ package addons
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -234,4 +236,47 @@ func pinPullPolicy(manifest []byte) []byte {
 		out.WriteString(strings.Repeat(" ", indent) + "imagePullPolicy: IfNotPresent\n")
 	}
 	return out.Bytes()
+}
+
+// Install applies the add-ons of cfg as every provider does: the CRDs of all of them first,
+// in one go, established before any controller that watches them starts (established is
+// awaited by waitEstablished); then each add-on's other objects, with quick readiness probes,
+// side by side. apply applies one multi-document manifest. The MetalLB pool is not among
+// them: its webhook refuses it until MetalLB serves, which the caller awaits.
+func Install(ctx context.Context, cfg Config, apply func(context.Context, []byte) error, waitEstablished func(context.Context) error) error {
+	coredns, err := CoreDNS(cfg)
+	if err != nil {
+		return err
+	}
+	var crds bytes.Buffer
+	var rest [][]byte
+	for _, m := range [][]byte{coredns, CertManager(), MetalLB()} {
+		c, r := SplitCRDs(m)
+		if len(c) > 0 {
+			crds.WriteString("---\n")
+			crds.Write(c)
+		}
+		quick, err := QuickReadiness(r)
+		if err != nil {
+			return err
+		}
+		rest = append(rest, quick)
+	}
+	if err := apply(ctx, crds.Bytes()); err != nil {
+		return err
+	}
+	if err := waitEstablished(ctx); err != nil {
+		return err
+	}
+	errs := make([]error, len(rest))
+	var wg sync.WaitGroup
+	for i, m := range rest {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = apply(ctx, m)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -1,11 +1,8 @@
 package kind
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/meshfed/meshfed/multicluster-e2e/addons"
@@ -44,41 +41,10 @@ func installAddons(ctx context.Context, k *kube, c cluster, lb pool) error {
 		LBPoolStart:   lb.Start.String(),
 		LBPoolEnd:     lb.End.String(),
 	}
-	coredns, err := addons.CoreDNS(cfg)
-	if err != nil {
-		return err
+	established := func(ctx context.Context) error {
+		return k.do(ctx, nil, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 	}
-	var crds bytes.Buffer
-	var rest [][]byte
-	for _, m := range [][]byte{coredns, addons.CertManager(), addons.MetalLB()} {
-		c, r := addons.SplitCRDs(m)
-		if len(c) > 0 {
-			crds.WriteString("---\n")
-			crds.Write(c)
-		}
-		quick, err := addons.QuickReadiness(r)
-		if err != nil {
-			return err
-		}
-		rest = append(rest, quick)
-	}
-	if err := k.apply(ctx, crds.Bytes()); err != nil {
-		return err
-	}
-	if err := k.do(ctx, nil, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"); err != nil {
-		return err
-	}
-	errs := make([]error, len(rest))
-	var wg sync.WaitGroup
-	for i, m := range rest {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = k.apply(ctx, m)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := addons.Install(ctx, cfg, k.apply, established); err != nil {
 		return err
 	}
 	for _, ns := range []string{"kube-system", "cert-manager", "metallb-system"} {

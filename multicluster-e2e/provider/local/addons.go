@@ -1,11 +1,8 @@
 package local
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/meshfed/meshfed/multicluster-e2e/addons"
@@ -21,42 +18,10 @@ func installAddons(ctx context.Context, k *kube, c cluster) error {
 		LBPoolStart:   c.LBPoolStart.String(),
 		LBPoolEnd:     c.LBPoolEnd.String(),
 	}
-	coredns, err := addons.CoreDNS(cfg)
-	if err != nil {
-		return err
+	established := func(ctx context.Context) error {
+		return k.kubectl(ctx, nil, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 	}
-	// CRDs first, all at once, and established before any controller that watches them starts.
-	var crds bytes.Buffer
-	var rest [][]byte
-	for _, m := range [][]byte{coredns, addons.CertManager(), addons.MetalLB()} {
-		c, r := addons.SplitCRDs(m)
-		if len(c) > 0 {
-			crds.WriteString("---\n")
-			crds.Write(c)
-		}
-		quick, err := addons.QuickReadiness(r)
-		if err != nil {
-			return err
-		}
-		rest = append(rest, quick)
-	}
-	if err := k.apply(ctx, crds.Bytes()); err != nil {
-		return err
-	}
-	if err := k.kubectl(ctx, nil, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"); err != nil {
-		return err
-	}
-	errs := make([]error, len(rest))
-	var wg sync.WaitGroup
-	for i, m := range rest {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = k.apply(ctx, m)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := addons.Install(ctx, cfg, k.apply, established); err != nil {
 		return err
 	}
 	for _, ns := range []string{"kube-system", "cert-manager", "metallb-system"} {
