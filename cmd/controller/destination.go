@@ -104,12 +104,22 @@ func runDestination(ctx context.Context, args []string) error {
 
 	defer serveAdmin(log, *adminAddr, destinationAdminMux(reg, server, leaves, *pprof))()
 
+	leaves.TrustFrom(identityv1.NewIdentityClient(idConn))
+	reg.MustRegister(leaves.Collector())
+	// The mounted bundle only until the first one: it is what the identity service is checked
+	// against. After that the identity service's stream (leaves.Run follows it) is current
+	// sooner than the kubelet's copy, and two followers could undo each other's change.
 	log.Info("waiting for the trust bundle", "file", *bundleFile)
 	first := make(chan struct{})
 	var once sync.Once
-	go destination.FollowBundleFile(ctx, log, *bundleFile, 10*time.Second, func(b *trust.Bundle) {
-		leaves.SetBundle(b)
-		once.Do(func() { close(first) })
+	fileCtx, stopFile := context.WithCancel(ctx)
+	defer stopFile()
+	go destination.FollowBundleFile(fileCtx, log, *bundleFile, 10*time.Second, func(b *trust.Bundle) {
+		once.Do(func() {
+			leaves.SetBundle(b)
+			close(first)
+			stopFile()
+		})
 	})
 	select {
 	case <-first:

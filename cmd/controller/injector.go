@@ -22,6 +22,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/inject"
 	"github.com/meshfed/meshfed/pkg/inject/webhook"
 	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 )
 
 // injectorFlags are `controller injector`'s flags.
@@ -154,11 +155,11 @@ func runInjector(ctx context.Context, args []string) error {
 		return err
 	}
 
-	certs, bundle := &webhook.CertStore{}, &webhook.BundleStore{}
+	certs, bundle := &webhook.CertStore{}, trustwatch.NewBundleStore(nil)
 	if err := webhook.WatchCertSecret(ctx, log, kube, certs, f.namespace, f.certSecret); err != nil {
 		return err
 	}
-	if err := webhook.WatchBundle(ctx, log, kube, bundle, f.namespace, f.bundleMap); err != nil {
+	if err := trustwatch.WatchBundle(ctx, log, kube, bundle, f.namespace, f.bundleMap); err != nil {
 		return err
 	}
 	namespaces, nsSynced := webhook.NewNamespaces(ctx, kube)

@@ -33,6 +33,7 @@ import (
 	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/identity"
 	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 )
 
 func main() {
@@ -89,6 +90,7 @@ func runIdentity(ctx context.Context, args []string) error {
 	trustDomain := fs.String("trust-domain", "", "this cluster's trust domain, e.g. west.meshfed.local (required)")
 	namespace := fs.String("namespace", "mesh-system", "namespace of the issuer Secret, and this service's own")
 	issuerSecret := fs.String("issuer-secret", "meshfed-identity-issuer", "Secret holding the issuer (tls.crt, tls.key, ca.crt)")
+	bundleConfigMap := fs.String("bundle-configmap", trust.BundleConfigMapName, "ConfigMap holding the trust bundle under "+trust.BundleKey+", streamed to proxies as it changes")
 	serviceAccount := fs.String("service-account", identityServiceAccount, "this service's ServiceAccount, which names its own certificate")
 	leafTTL := fs.Duration("leaf-ttl", identity.DefaultLeafTTL, "life of the leaves signed")
 	if err := fs.Parse(args); err != nil {
@@ -111,7 +113,8 @@ func runIdentity(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	issuers := identity.NewIssuerStore(nil)
+	trustState := identity.NewTrustState()
+	issuers := identity.NewIssuerStore(func(iss *identity.Issuer) { trustState.SetIssuer(iss.CA.Cert) })
 	serving := identity.NewServingCertificate(self, issuers, nil)
 
 	reg := prometheus.NewRegistry()
@@ -122,7 +125,7 @@ func runIdentity(ctx context.Context, args []string) error {
 	}
 	server, err := identity.NewServer(identity.Options{
 		TrustDomain: *trustDomain, LeafTTL: *leafTTL, Issuers: issuers,
-		Tokens: identity.KubeTokenReviewer{Client: kube}, Metrics: metrics, Log: log,
+		Tokens: identity.KubeTokenReviewer{Client: kube}, Metrics: metrics, Trust: trustState, Log: log,
 	})
 	if err != nil {
 		return err
@@ -130,6 +133,11 @@ func runIdentity(ctx context.Context, args []string) error {
 
 	defer serveAdmin(log, *adminAddr, adminMux(reg, issuers))()
 
+	// Streams wait for the bundle; Certify does not need it.
+	bundles := trustwatch.NewBundleStore(trustState.SetBundle)
+	if err := trustwatch.WatchBundle(ctx, log, kube, bundles, *namespace, *bundleConfigMap); err != nil {
+		return err
+	}
 	log.Info("waiting for the issuer", "secret", *namespace+"/"+*issuerSecret)
 	if err := identity.WatchIssuerSecret(ctx, log, kube, issuers, *namespace, *issuerSecret); err != nil {
 		return err

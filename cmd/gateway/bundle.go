@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -13,10 +12,6 @@ import (
 
 	"github.com/meshfed/meshfed/pkg/trust"
 )
-
-// bundleRefreshEvery is how often the gateway reads the trust bundle ConfigMap again, so that
-// an anchor rotation reaches it without a restart.
-const bundleRefreshEvery = 30 * time.Second
 
 // configMapBundle reads the trust bundle from a ConfigMap "namespace/name" through the API:
 // the gateway runs outside the namespace whose ConfigMap holds it, where no volume can reach.
@@ -53,28 +48,4 @@ func (b *configMapBundle) read(ctx context.Context) (*trust.Bundle, error) {
 		return nil, fmt.Errorf("the trust bundle ConfigMap %s/%s, key %s: %w", b.namespace, b.name, trust.BundleKey, err)
 	}
 	return bundle, nil
-}
-
-// follow reads the bundle every bundleRefreshEvery and hands set every change, until ctx ends.
-// A failed read keeps the bundle in use.
-func (b *configMapBundle) follow(ctx context.Context, current *trust.Bundle, set func(*trust.Bundle), log *slog.Logger) {
-	tick := time.NewTicker(bundleRefreshEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		next, err := b.read(ctx)
-		if err != nil {
-			log.Warn("trust bundle not refreshed", "error", err)
-			continue
-		}
-		if string(next.PEM()) != string(current.PEM()) {
-			log.Info("trust bundle changed", "anchors", len(next.Anchors()))
-			set(next)
-			current = next
-		}
-	}
 }

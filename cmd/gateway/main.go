@@ -114,10 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var fromConfigMap *configMapBundle
+	// The first bundle only: after it, the identity service streams each change (setup.Certs).
 	var bundle *trust.Bundle
 	if o.bundleConfigMap != "" {
-		if fromConfigMap, err = newConfigMapBundle(o.bundleConfigMap); err != nil {
+		fromConfigMap, err := newConfigMapBundle(o.bundleConfigMap)
+		if err != nil {
 			return err
 		}
 		bundle, err = fromConfigMap.read(ctx)
@@ -133,15 +134,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer idConn.Close()
 	go manager.Run(ctx)
-	if fromConfigMap != nil {
-		go fromConfigMap.follow(ctx, bundle, manager.SetBundle, log)
-	}
 	destClient, destConn, err := setup.Destination(o.destinationAddr, manager)
 	if err != nil {
 		return err
 	}
 	defer destConn.Close()
 	reg := setup.Registry()
+	reg.MustRegister(manager.Collector())
 	g, err := gateway.New(gateway.Config{
 		Certs: manager, Resolver: discovery.New(ctx, destClient, o.namespace, o.self, log), Log: log, Metrics: reg,
 		Allowed: o.allow.Allowed, ClusterOf: o.allow.ClusterOf, ClusterDomain: o.clusterDomain,

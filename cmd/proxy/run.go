@@ -86,6 +86,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	authorizer := proxy.NewPolicyAuthorizer(pod, def, empty)
 	reg := setup.Registry()
+	reg.MustRegister(manager.Collector())
 	var resolver proxy.Resolver = proxy.StaticResolver{}
 	if *destinationAddr != "" {
 		destClient, destConn, err := setup.Destination(*destinationAddr, manager)

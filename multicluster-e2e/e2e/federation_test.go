@@ -102,7 +102,7 @@ func TestFederation(t *testing.T) {
 	defer cancel()
 	west, east := e.client(t, "west"), e.client(t, "east")
 
-	installMesh(t, ctx, e, "west", "east", "north")
+	anchorDir := installMesh(t, ctx, e, "west", "east", "north")
 	for _, c := range []string{"west", "east", "north"} {
 		if out, err := e.meshErr(ctx, c, "", "check", "--wait", "3m"); err != nil {
 			t.Fatalf("mesh check in %s: %v\n%s", c, err, out)
@@ -410,6 +410,10 @@ func TestFederation(t *testing.T) {
 			return nil
 		})
 	})
+
+	t.Run("an anchor rotation across the federation, with traffic flowing, fails no call", func(t *testing.T) {
+		rotateAnchor(t, ctx, e, anchorDir, []string{"west", "east", "north"})
+	})
 }
 
 // answeredBy calls url from west's front and says which cluster's pod answered: the echo
@@ -514,13 +518,14 @@ spec:
 
 // installMesh does what a user does to give clusters the mesh with one anchor: the anchor,
 // each cluster's issuer through cert-manager, the CRDs and the control plane.
-func installMesh(t *testing.T, ctx context.Context, e *env, clusters ...string) {
+// It returns the folder of the anchor, for a rotation.
+func installMesh(t *testing.T, ctx context.Context, e *env, clusters ...string) string {
 	t.Helper()
-	installMeshWith(t, ctx, e, nil, clusters...)
+	return installMeshWith(t, ctx, e, nil, clusters...)
 }
 
 // installMeshWith is installMesh with more flags for mesh install.
-func installMeshWith(t *testing.T, ctx context.Context, e *env, installFlags []string, clusters ...string) {
+func installMeshWith(t *testing.T, ctx context.Context, e *env, installFlags []string, clusters ...string) string {
 	t.Helper()
 	anchorDir := t.TempDir()
 	e.mesh(t, ctx, clusters[0], "trust", "anchor", "--out", anchorDir)
@@ -537,6 +542,7 @@ func installMeshWith(t *testing.T, ctx context.Context, e *env, installFlags []s
 			return err
 		})
 	}
+	return anchorDir
 }
 
 // linkGateway checks west's Link to east says the gateway's liveness as wanted.

@@ -92,13 +92,7 @@ func TestIdentity(t *testing.T) {
 
 	t.Run("a forced renewal of the issuer is picked up with no restart", func(t *testing.T) {
 		before := issuerOf(t, ctx, west)
-		// What `cmctl renew` does: the Issuing condition tells cert-manager to issue again.
-		patch := fmt.Sprintf(`[{"op":"add","path":"/status/conditions/-","value":{"type":"Issuing","status":"True","reason":"ManuallyTriggered","message":"renewal forced by the e2e suite","lastTransitionTime":%q}}]`,
-			time.Now().UTC().Format(time.RFC3339))
-		if _, err := e.kubectl(ctx, "west", "", "-n", "mesh-system", "patch", "certificate", "meshfed-identity-issuer",
-			"--subresource=status", "--type=json", "-p", patch); err != nil {
-			t.Fatal(err)
-		}
+		renewIssuer(t, ctx, e, "west")
 		var after *identity.Issuer
 		eventually(t, 60*time.Second, "cert-manager to write a new issuer", func() error {
 			after = issuerOf(t, ctx, west)
@@ -133,6 +127,18 @@ func TestIdentity(t *testing.T) {
 			}
 		}
 	})
+}
+
+// renewIssuer does what `cmctl renew` does to the cluster's issuer Certificate: its Issuing
+// condition tells cert-manager to issue again.
+func renewIssuer(t *testing.T, ctx context.Context, e *env, cluster string) {
+	t.Helper()
+	patch := fmt.Sprintf(`[{"op":"add","path":"/status/conditions/-","value":{"type":"Issuing","status":"True","reason":"ManuallyTriggered","message":"renewal forced by the e2e suite","lastTransitionTime":%q}}]`,
+		time.Now().UTC().Format(time.RFC3339))
+	if _, err := e.kubectl(ctx, cluster, "", "-n", "mesh-system", "patch", "certificate", "meshfed-identity-issuer",
+		"--subresource=status", "--type=json", "-p", patch); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // certifyPod runs `echo certify` as shop/web with a projected token for the identity service,

@@ -269,23 +269,36 @@ func podsMeshedAndReady(ctx context.Context, c kubernetes.Interface, ns string) 
 // proxyMetrics reads the metrics of the proxies of the pods selected, through the apiserver's
 // pod proxy, as `kubectl get --raw` does.
 func proxyMetrics(ctx context.Context, c kubernetes.Interface, ns, selector string) (string, error) {
-	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	each, err := podMetrics(ctx, c, ns, selector, "4191")
 	if err != nil {
 		return "", err
 	}
 	var all strings.Builder
+	for _, m := range each {
+		all.WriteString(m)
+	}
+	return all.String(), nil
+}
+
+// podMetrics reads /metrics on port of each running pod selected, by pod name.
+func podMetrics(ctx context.Context, c kubernetes.Interface, ns, selector, port string) (map[string]string, error) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
 			// A pod of the rollout on its way out: the apiserver would wait out its dial.
 			continue
 		}
-		b, err := c.CoreV1().Pods(ns).ProxyGet("http", p.Name, "4191", "/metrics", nil).DoRaw(ctx)
+		b, err := c.CoreV1().Pods(ns).ProxyGet("http", p.Name, port, "/metrics", nil).DoRaw(ctx)
 		if err != nil {
-			return "", fmt.Errorf("metrics of %s: %w", p.Name, err)
+			return nil, fmt.Errorf("metrics of %s: %w", p.Name, err)
 		}
-		all.Write(b)
+		out[p.Name] = string(b)
 	}
-	return all.String(), nil
+	return out, nil
 }
 
 // mTLSRequestSeen is a condition for eventually: the proxies of the pods selector selects

@@ -9,13 +9,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 )
 
 // Issuer is the cluster's signing certificate as the service uses it: the CA and the bundle
@@ -103,11 +101,7 @@ func equalBundles(a, b *trust.Bundle) bool {
 // that one Secret only (a field selector, so RBAC may name it), and returns once the first
 // sound issuer is loaded or ctx ends.
 func WatchIssuerSecret(ctx context.Context, log *slog.Logger, client kubernetes.Interface, store *IssuerStore, namespace, name string) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		}))
+	factory := trustwatch.NamedFactory(client, namespace, name)
 	informer := factory.Core().V1().Secrets().Informer()
 	loaded := make(chan struct{})
 	var once atomic.Bool

@@ -35,7 +35,9 @@ type Options struct {
 	Issuers *IssuerStore
 	Tokens  TokenReviewer
 	Metrics *Metrics
-	Log     *slog.Logger
+	// Trust, if set, is what WatchTrust streams.
+	Trust *TrustState
+	Log   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }

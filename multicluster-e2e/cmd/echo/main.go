@@ -19,8 +19,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,7 +36,7 @@ func main() {
 	}
 }
 
-const usage = "usage: echo serve [--listen :8080] | get URL | resolve NAME | ready | unready | certify --identity ID"
+const usage = "usage: echo serve [--listen :8080] | get URL | resolve NAME | ready | unready | certify --identity ID | load-start [--rate N] URL | load-read | load-stop"
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -43,6 +46,7 @@ func run(args []string, out io.Writer) error {
 	listen := fs.String("listen", ":8080", "address the server listens on")
 	admin := fs.String("admin", "http://127.0.0.1:8080", "the local server, for ready and unready")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long get, resolve and certify may take")
+	rate := fs.Int("rate", 20, "calls a second of load-start")
 	var c certifyFlags
 	c.add(fs)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -73,15 +77,37 @@ func run(args []string, out io.Writer) error {
 	case "certify":
 		return certify(ctx, c, out)
 	case "ready", "unready":
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *admin+"/"+args[0], nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
+		return adminCall(ctx, http.MethodPost, *admin+"/"+args[0], out)
+	case "load-start":
+		if fs.NArg() != 1 {
+			return errors.New("load-start needs one URL")
 		}
-		resp.Body.Close()
-		return nil
+		return adminCall(ctx, http.MethodPost, *admin+"/load?"+url.Values{"url": {fs.Arg(0)}, "rate": {strconv.Itoa(*rate)}}.Encode(), out)
+	case "load-read":
+		return adminCall(ctx, http.MethodGet, *admin+"/load", out)
+	case "load-stop":
+		return adminCall(ctx, http.MethodDelete, *admin+"/load", out)
 	}
 	return fmt.Errorf("unknown command %q; %s", args[0], usage)
+}
+
+// adminCall asks the pod's own server, and copies its answer to out.
+func adminCall(ctx context.Context, method, target string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s: %s %s", method, target, resp.Status, strings.TrimSpace(string(b)))
+	}
+	_, err = io.Copy(out, resp.Body)
+	return err
 }
 
 func get(ctx context.Context, url string, out io.Writer) error {
@@ -132,6 +158,9 @@ func serve(listen string) error {
 	}
 	mux.HandleFunc("POST /unready", local(func(w http.ResponseWriter, r *http.Request) { unready.Store(true) }))
 	mux.HandleFunc("POST /ready", local(func(w http.ResponseWriter, r *http.Request) { unready.Store(false) }))
+	var load loader
+	load.register(mux, local)
+	defer load.stop()
 
 	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -15,6 +15,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"get"}, "get needs one URL"},
 		{[]string{"resolve", "a", "b"}, "resolve needs one name"},
+		{[]string{"load-start"}, "load-start needs one URL"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -34,6 +34,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/inject"
 	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 )
 
 // warnings collects the warnings the apiserver sends a client.
@@ -171,11 +172,11 @@ func TestWebhookInAnAPIServer(t *testing.T) {
 	}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	certs, bundle := &CertStore{}, &BundleStore{}
+	certs, bundle := &CertStore{}, trustwatch.NewBundleStore(nil)
 	if err := WatchCertSecret(ctx, log, injKube, certs, trust.Namespace, CertSecretName); err != nil {
 		t.Fatal(err)
 	}
-	if err := WatchBundle(ctx, log, injKube, bundle, trust.Namespace, trust.BundleConfigMapName); err != nil {
+	if err := trustwatch.WatchBundle(ctx, log, injKube, bundle, trust.Namespace, trust.BundleConfigMapName); err != nil {
 		t.Fatal(err)
 	}
 	namespaces, synced := NewNamespaces(ctx, injKube)

@@ -2,7 +2,7 @@
 // it: a Handler for admission.k8s.io/v1 AdmissionReviews of pods being created, which runs
 // pkg/inject on each and answers with a JSONPatch adding the proxy, and what keeps it fed:
 // the serving certificate from its Secret (CertStore), the trust bundle from its ConfigMap
-// (BundleStore), both reloaded when they change, and the namespaces' annotations
+// (trustwatch.BundleStore), both reloaded when they change, and the namespaces' annotations
 // (Namespaces).
 //
 // The webhook never blocks a pod: whatever goes wrong (an annotation value it does not take,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshfed/meshfed/pkg/inject"
 	"github.com/meshfed/meshfed/pkg/trust"
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 )
 
 // maxReviewBytes bounds a request: a pod is at most about 1.5 MiB in etcd, and the review
@@ -35,7 +36,7 @@ type NamespaceAnnotations interface {
 type Options struct {
 	// Config is the injection's, but for its TrustBundle: Bundle has the current one.
 	Config     inject.Config
-	Bundle     *BundleStore
+	Bundle     *trustwatch.BundleStore
 	Namespaces NamespaceAnnotations
 	Metrics    *Metrics
 	Log        *slog.Logger

@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/meshfed/meshfed/pkg/inject"
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 )
 
 // fakeNamespaces holds namespaces' annotations; a namespace it lacks is not found.
@@ -60,7 +61,7 @@ type server struct {
 // config's bundle unless noBundle.
 func serve(t *testing.T, native, noBundle bool) *server {
 	cfg := testConfig(t, native)
-	bundle := &BundleStore{}
+	bundle := trustwatch.NewBundleStore(nil)
 	if !noBundle {
 		if _, err := bundle.Load(map[string]string{"ca-bundle.crt": cfg.TrustBundle}); err != nil {
 			t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/meshfed/meshfed/pkg/trust"
 )
 
 // CertStore holds the webhook's serving certificate, taken from a kubernetes.io/tls Secret
@@ -51,31 +49,4 @@ func (s *CertStore) TLSConfig() *tls.Config {
 			return nil, errors.New("no serving certificate loaded yet")
 		},
 	}
-}
-
-// BundleStore holds the trust bundle the proxies get, as PEM, from the bundle ConfigMap.
-type BundleStore struct {
-	pem atomic.Pointer[string]
-}
-
-// Load takes the bundle in a ConfigMap's data if it parses; otherwise the current one stays.
-func (s *BundleStore) Load(data map[string]string) (*trust.Bundle, error) {
-	p, ok := data[trust.BundleKey]
-	if !ok {
-		return nil, fmt.Errorf("no key %s: `mesh trust cluster` writes the anchors there", trust.BundleKey)
-	}
-	b, err := trust.ParseBundle([]byte(p))
-	if err != nil {
-		return nil, err
-	}
-	s.pem.Store(&p)
-	return b, nil
-}
-
-// Get returns the bundle's PEM, or "" before one is loaded.
-func (s *BundleStore) Get() string {
-	if p := s.pem.Load(); p != nil {
-		return *p
-	}
-	return ""
 }

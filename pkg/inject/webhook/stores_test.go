@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,31 +123,6 @@ func TestCertStoreWithNoCertificate(t *testing.T) {
 	}
 	if _, err := store.TLSConfig().GetCertificate(&tls.ClientHelloInfo{}); err == nil || !strings.Contains(err.Error(), "no serving certificate loaded yet") {
 		t.Errorf("error %v", err)
-	}
-}
-
-func TestBundleStore(t *testing.T) {
-	pemBytes, err := os.ReadFile("../testdata/bundle.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &BundleStore{}
-	if s.Get() != "" {
-		t.Error("a bundle before any Load")
-	}
-	if _, err := s.Load(map[string]string{"ca-bundle.crt": string(pemBytes)}); err != nil {
-		t.Fatal(err)
-	}
-	for name, bad := range map[string]map[string]string{
-		"no key":  {"other": string(pemBytes)},
-		"not PEM": {"ca-bundle.crt": "x"},
-	} {
-		if _, err := s.Load(bad); err == nil {
-			t.Errorf("%s: taken", name)
-		}
-	}
-	if s.Get() != string(pemBytes) {
-		t.Error("a bad ConfigMap replaced the bundle")
 	}
 }
 

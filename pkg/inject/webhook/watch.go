@@ -5,30 +5,20 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
-// namedFactory is an informer factory that sees one object by name in one namespace: a field
-// selector, so that RBAC may grant that object alone.
-func namedFactory(client kubernetes.Interface, namespace, name string) informers.SharedInformerFactory {
-	return informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		}))
-}
-
 // WatchCertSecret keeps store equal to the Secret namespace/name until ctx ends. It returns
 // at once; store.Loaded says when a certificate is in.
 func WatchCertSecret(ctx context.Context, log *slog.Logger, client kubernetes.Interface, store *CertStore, namespace, name string) error {
-	f := namedFactory(client, namespace, name)
+	f := trustwatch.NamedFactory(client, namespace, name)
 	load := func(obj any) {
 		s, ok := obj.(*corev1.Secret)
 		if !ok {
@@ -46,35 +36,6 @@ func WatchCertSecret(ctx context.Context, log *slog.Logger, client kubernetes.In
 		UpdateFunc: func(_, obj any) { load(obj) },
 		DeleteFunc: func(any) {
 			log.Warn("serving certificate Secret deleted; serving the last certificate until it is back", "secret", namespace+"/"+name)
-		},
-	}); err != nil {
-		return err
-	}
-	f.Start(ctx.Done())
-	return nil
-}
-
-// WatchBundle keeps store equal to the bundle ConfigMap namespace/name until ctx ends. It
-// returns at once; store.Get says when a bundle is in.
-func WatchBundle(ctx context.Context, log *slog.Logger, client kubernetes.Interface, store *BundleStore, namespace, name string) error {
-	f := namedFactory(client, namespace, name)
-	load := func(obj any) {
-		cm, ok := obj.(*corev1.ConfigMap)
-		if !ok {
-			return
-		}
-		b, err := store.Load(cm.Data)
-		if err != nil {
-			log.Error("trust bundle not taken; the current one stays", "configMap", namespace+"/"+name, "resourceVersion", cm.ResourceVersion, "error", err)
-			return
-		}
-		log.Info("trust bundle loaded", "configMap", namespace+"/"+name, "resourceVersion", cm.ResourceVersion, "anchors", len(b.Anchors()))
-	}
-	if _, err := f.Core().V1().ConfigMaps().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    load,
-		UpdateFunc: func(_, obj any) { load(obj) },
-		DeleteFunc: func(any) {
-			log.Warn("trust bundle ConfigMap deleted; injecting the last bundle until it is back", "configMap", namespace+"/"+name)
 		},
 	}); err != nil {
 		return err

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	identityv1 "github.com/meshfed/meshfed/pkg/apis/identity/v1"
 	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
@@ -38,6 +40,11 @@ type Manager struct {
 	log       *slog.Logger
 	now       func() time.Time
 
+	// trustFrom, if set, streams the bundle and the issuer (TrustFrom).
+	trustFrom identityv1.IdentityClient
+	// renew wakes Run to renew now: the issuer changed under the current leaf.
+	renew chan struct{}
+
 	mu      sync.RWMutex
 	current *identityclient.Leaf
 	cert    *tls.Certificate
@@ -45,9 +52,13 @@ type Manager struct {
 	once    sync.Once
 }
 
+// renewJitter spreads the renewals a new issuer sets off across the proxies of a cluster, so
+// the identity service and the apiserver's TokenReviews do not take them all at once.
+const renewJitter = time.Second
+
 // NewManager returns a manager for id, whose peers are checked against bundle.
 func NewManager(id trust.ID, bundle *trust.Bundle, certifier Certifier, log *slog.Logger) *Manager {
-	m := &Manager{id: id, certifier: certifier, log: log, now: time.Now, ready: make(chan struct{})}
+	m := &Manager{id: id, certifier: certifier, log: log, now: time.Now, ready: make(chan struct{}), renew: make(chan struct{}, 1)}
 	m.bundle.Store(bundle)
 	return m
 }
@@ -61,6 +72,34 @@ func (m *Manager) Bundle() *trust.Bundle { return m.bundle.Load() }
 // SetBundle replaces the trust bundle, for the next handshake and the next leaf. Connections
 // already made keep the peers they checked.
 func (m *Manager) SetBundle(b *trust.Bundle) { m.bundle.Store(b) }
+
+// TrustFrom makes Run follow the identity service's trust stream as well (WatchTrust): each
+// bundle is taken as it comes, and a new issuer has the leaf renewed at once, so that an
+// anchor rotation needs no restart. Call it before Run.
+func (m *Manager) TrustFrom(client identityv1.IdentityClient) { m.trustFrom = client }
+
+// TakeTrust takes a trust state: its bundle for the next handshakes, and a renewal now when
+// the current leaf was not signed by its issuer or does not chain to its bundle. Leaves of
+// the old issuer keep verifying while the bundle holds its anchor; renewing at once means
+// that by the time the old anchor leaves the bundle, no proxy still shows one.
+func (m *Manager) TakeTrust(t *identityclient.Trust) {
+	m.SetBundle(t.Bundle)
+	leaf := m.Leaf()
+	if leaf == nil {
+		return
+	}
+	signedByIssuer := len(leaf.Intermediates) > 0 && leaf.Intermediates[0].Equal(t.Issuer)
+	_, verifyErr := t.Bundle.Verify(leaf.Certificate, leaf.Intermediates, m.now())
+	if signedByIssuer && verifyErr == nil {
+		return
+	}
+	m.log.Info("renewing the leaf: the trust changed under it", "identity", m.id.String(),
+		"signedByCurrentIssuer", signedByIssuer, "chainsToBundle", verifyErr == nil)
+	select {
+	case m.renew <- struct{}{}:
+	default: // one is pending already
+	}
+}
 
 // Ready is closed once the first leaf is held.
 func (m *Manager) Ready() <-chan struct{} { return m.ready }
@@ -76,9 +115,17 @@ func (m *Manager) Leaf() *identityclient.Leaf {
 // retried with backoff, capped so that a leaf never expires unrenewed while the identity
 // service is reachable at all.
 func (m *Manager) Run(ctx context.Context) error {
+	if m.trustFrom != nil {
+		go identityclient.FollowTrust(ctx, m.trustFrom, m.log, m.TakeTrust)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		leaf, err := m.certifier.Certify(ctx)
+		if err == nil {
+			// A leaf the bundle does not verify (an issuer not yet trusted here) is not taken:
+			// peers would refuse it. The current one stays, and the next try comes soon.
+			err = m.set(leaf)
+		}
 		var wait time.Duration
 		if err != nil {
 			if ctx.Err() != nil {
@@ -92,9 +139,6 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 			m.log.Warn("certify failed; retrying", "identity", m.id.String(), "in", wait, "error", err)
 		} else {
-			if err := m.set(leaf); err != nil {
-				return err
-			}
 			backoff = 100 * time.Millisecond
 			life := leaf.Certificate.NotAfter.Sub(leaf.Certificate.NotBefore)
 			renew := leaf.Certificate.NotBefore.Add(time.Duration(float64(life) * RenewAt))
@@ -107,7 +151,24 @@ func (m *Manager) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-t.C:
+		case <-m.renew:
+			t.Stop()
+			if !sleepCtx(ctx, rand.N(renewJitter)) {
+				return nil
+			}
 		}
+	}
+}
+
+// sleepCtx waits d, false if ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -57,15 +57,20 @@ func Registry() *prometheus.Registry {
 
 // Certs returns a manager of self's leaf, certified by the identity service at identityAddr
 // with the projected token in tokenFile, read again at each renewal (the kubelet rotates it).
-// Run the manager to get the first leaf; close the returned closer when done.
+// Run the manager to get the first leaf and follow the identity service's trust stream;
+// close the returned closer when done.
 func Certs(self trust.ID, bundle *trust.Bundle, identityAddr, tokenFile string, log *slog.Logger) (*certs.Manager, io.Closer, error) {
 	idServer := trust.ID{TrustDomain: self.TrustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
-	idConn, err := identityclient.Dial(identityAddr, bundle, idServer)
+	var manager *certs.Manager
+	// The identity service is checked against the bundle current at each handshake: after an
+	// anchor rotation the one the proxy started with may no longer hold its anchor.
+	idConn, err := identityclient.DialFunc(identityAddr, func() *trust.Bundle { return manager.Bundle() }, idServer)
 	if err != nil {
 		return nil, nil, err
 	}
 	idClient := identityv1.NewIdentityClient(idConn)
-	manager := certs.NewManager(self, bundle, certs.CertifierFunc(identityclient.RequestWithTokenFile(idClient, self, tokenFile, 10*time.Second)), log)
+	manager = certs.NewManager(self, bundle, certs.CertifierFunc(identityclient.RequestWithTokenFile(idClient, self, tokenFile, 10*time.Second)), log)
+	manager.TrustFrom(idClient)
 	return manager, idConn, nil
 }
 

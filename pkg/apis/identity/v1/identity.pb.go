@@ -25,6 +25,96 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type WatchTrustRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTrustRequest) Reset() {
+	*x = WatchTrustRequest{}
+	mi := &file_identity_v1_identity_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTrustRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTrustRequest) ProtoMessage() {}
+
+func (x *WatchTrustRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_identity_v1_identity_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTrustRequest.ProtoReflect.Descriptor instead.
+func (*WatchTrustRequest) Descriptor() ([]byte, []int) {
+	return file_identity_v1_identity_proto_rawDescGZIP(), []int{0}
+}
+
+type TrustState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM: the anchors of the cluster's trust bundle (the ConfigMap meshfed-trust-bundle).
+	TrustBundle []byte `protobuf:"bytes,1,opt,name=trust_bundle,json=trustBundle,proto3" json:"trust_bundle,omitempty"`
+	// DER: the issuer that signs leaves now.
+	IssuerCertificate []byte `protobuf:"bytes,2,opt,name=issuer_certificate,json=issuerCertificate,proto3" json:"issuer_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TrustState) Reset() {
+	*x = TrustState{}
+	mi := &file_identity_v1_identity_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustState) ProtoMessage() {}
+
+func (x *TrustState) ProtoReflect() protoreflect.Message {
+	mi := &file_identity_v1_identity_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustState.ProtoReflect.Descriptor instead.
+func (*TrustState) Descriptor() ([]byte, []int) {
+	return file_identity_v1_identity_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TrustState) GetTrustBundle() []byte {
+	if x != nil {
+		return x.TrustBundle
+	}
+	return nil
+}
+
+func (x *TrustState) GetIssuerCertificate() []byte {
+	if x != nil {
+		return x.IssuerCertificate
+	}
+	return nil
+}
+
 type CertifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The SPIFFE identity asked for: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>.
@@ -39,7 +129,7 @@ type CertifyRequest struct {
 
 func (x *CertifyRequest) Reset() {
 	*x = CertifyRequest{}
-	mi := &file_identity_v1_identity_proto_msgTypes[0]
+	mi := &file_identity_v1_identity_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +141,7 @@ func (x *CertifyRequest) String() string {
 func (*CertifyRequest) ProtoMessage() {}
 
 func (x *CertifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_identity_v1_identity_proto_msgTypes[0]
+	mi := &file_identity_v1_identity_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +154,7 @@ func (x *CertifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertifyRequest.ProtoReflect.Descriptor instead.
 func (*CertifyRequest) Descriptor() ([]byte, []int) {
-	return file_identity_v1_identity_proto_rawDescGZIP(), []int{0}
+	return file_identity_v1_identity_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CertifyRequest) GetIdentity() string {
@@ -100,7 +190,7 @@ type CertifyResponse struct {
 
 func (x *CertifyResponse) Reset() {
 	*x = CertifyResponse{}
-	mi := &file_identity_v1_identity_proto_msgTypes[1]
+	mi := &file_identity_v1_identity_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +202,7 @@ func (x *CertifyResponse) String() string {
 func (*CertifyResponse) ProtoMessage() {}
 
 func (x *CertifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_identity_v1_identity_proto_msgTypes[1]
+	mi := &file_identity_v1_identity_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +215,7 @@ func (x *CertifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertifyResponse.ProtoReflect.Descriptor instead.
 func (*CertifyResponse) Descriptor() ([]byte, []int) {
-	return file_identity_v1_identity_proto_rawDescGZIP(), []int{1}
+	return file_identity_v1_identity_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CertifyResponse) GetLeafCertificate() []byte {
@@ -153,7 +243,12 @@ var File_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"\x1aidentity/v1/identity.proto\x12\x13meshfed.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n" +
+	"\x1aidentity/v1/identity.proto\x12\x13meshfed.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n" +
+	"\x11WatchTrustRequest\"^\n" +
+	"\n" +
+	"TrustState\x12!\n" +
+	"\ftrust_bundle\x18\x01 \x01(\fR\vtrustBundle\x12-\n" +
+	"\x12issuer_certificate\x18\x02 \x01(\fR\x11issuerCertificate\"\x82\x01\n" +
 	"\x0eCertifyRequest\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\fR\x05token\x12>\n" +
@@ -162,9 +257,11 @@ const file_identity_v1_identity_proto_rawDesc = "" +
 	"\x10leaf_certificate\x18\x01 \x01(\fR\x0fleafCertificate\x12;\n" +
 	"\x19intermediate_certificates\x18\x02 \x03(\fR\x18intermediateCertificates\x12;\n" +
 	"\vvalid_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"validUntil2`\n" +
+	"validUntil2\xb9\x01\n" +
 	"\bIdentity\x12T\n" +
-	"\aCertify\x12#.meshfed.identity.v1.CertifyRequest\x1a$.meshfed.identity.v1.CertifyResponseB<Z:github.com/meshfed/meshfed/pkg/apis/identity/v1;identityv1b\x06proto3"
+	"\aCertify\x12#.meshfed.identity.v1.CertifyRequest\x1a$.meshfed.identity.v1.CertifyResponse\x12W\n" +
+	"\n" +
+	"WatchTrust\x12&.meshfed.identity.v1.WatchTrustRequest\x1a\x1f.meshfed.identity.v1.TrustState0\x01B<Z:github.com/meshfed/meshfed/pkg/apis/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -178,18 +275,22 @@ func file_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_identity_v1_identity_proto_rawDescData
 }
 
-var file_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_identity_v1_identity_proto_goTypes = []any{
-	(*CertifyRequest)(nil),        // 0: meshfed.identity.v1.CertifyRequest
-	(*CertifyResponse)(nil),       // 1: meshfed.identity.v1.CertifyResponse
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*WatchTrustRequest)(nil),     // 0: meshfed.identity.v1.WatchTrustRequest
+	(*TrustState)(nil),            // 1: meshfed.identity.v1.TrustState
+	(*CertifyRequest)(nil),        // 2: meshfed.identity.v1.CertifyRequest
+	(*CertifyResponse)(nil),       // 3: meshfed.identity.v1.CertifyResponse
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_identity_v1_identity_proto_depIdxs = []int32{
-	2, // 0: meshfed.identity.v1.CertifyResponse.valid_until:type_name -> google.protobuf.Timestamp
-	0, // 1: meshfed.identity.v1.Identity.Certify:input_type -> meshfed.identity.v1.CertifyRequest
-	1, // 2: meshfed.identity.v1.Identity.Certify:output_type -> meshfed.identity.v1.CertifyResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
+	4, // 0: meshfed.identity.v1.CertifyResponse.valid_until:type_name -> google.protobuf.Timestamp
+	2, // 1: meshfed.identity.v1.Identity.Certify:input_type -> meshfed.identity.v1.CertifyRequest
+	0, // 2: meshfed.identity.v1.Identity.WatchTrust:input_type -> meshfed.identity.v1.WatchTrustRequest
+	3, // 3: meshfed.identity.v1.Identity.Certify:output_type -> meshfed.identity.v1.CertifyResponse
+	1, // 4: meshfed.identity.v1.Identity.WatchTrust:output_type -> meshfed.identity.v1.TrustState
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -206,7 +307,7 @@ func file_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_identity_v1_identity_proto_rawDesc), len(file_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Identity_Certify_FullMethodName = "/meshfed.identity.v1.Identity/Certify"
+	Identity_Certify_FullMethodName    = "/meshfed.identity.v1.Identity/Certify"
+	Identity_WatchTrust_FullMethodName = "/meshfed.identity.v1.Identity/WatchTrust"
 )
 
 // IdentityClient is the client API for Identity service.
@@ -34,6 +35,12 @@ type IdentityClient interface {
 	// the request names; with Unauthenticated, a token the API server does not accept for the
 	// mesh's audience; with PermissionDenied, a token that proves another identity.
 	Certify(ctx context.Context, in *CertifyRequest, opts ...grpc.CallOption) (*CertifyResponse, error)
+	// WatchTrust streams what a workload's certificates rest on: the trust bundle that peers
+	// are checked against, and the issuer that signs leaves now. The first message comes at
+	// once, the next at each change of either. A workload takes each bundle as it comes, and
+	// asks for a new leaf when its own was signed by another issuer: an anchor rotation then
+	// needs no restart. Nothing here is secret, so no token is asked.
+	WatchTrust(ctx context.Context, in *WatchTrustRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrustState], error)
 }
 
 type identityClient struct {
@@ -54,6 +61,25 @@ func (c *identityClient) Certify(ctx context.Context, in *CertifyRequest, opts .
 	return out, nil
 }
 
+func (c *identityClient) WatchTrust(ctx context.Context, in *WatchTrustRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrustState], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Identity_ServiceDesc.Streams[0], Identity_WatchTrust_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchTrustRequest, TrustState]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Identity_WatchTrustClient = grpc.ServerStreamingClient[TrustState]
+
 // IdentityServer is the server API for Identity service.
 // All implementations must embed UnimplementedIdentityServer
 // for forward compatibility.
@@ -63,6 +89,12 @@ type IdentityServer interface {
 	// the request names; with Unauthenticated, a token the API server does not accept for the
 	// mesh's audience; with PermissionDenied, a token that proves another identity.
 	Certify(context.Context, *CertifyRequest) (*CertifyResponse, error)
+	// WatchTrust streams what a workload's certificates rest on: the trust bundle that peers
+	// are checked against, and the issuer that signs leaves now. The first message comes at
+	// once, the next at each change of either. A workload takes each bundle as it comes, and
+	// asks for a new leaf when its own was signed by another issuer: an anchor rotation then
+	// needs no restart. Nothing here is secret, so no token is asked.
+	WatchTrust(*WatchTrustRequest, grpc.ServerStreamingServer[TrustState]) error
 	mustEmbedUnimplementedIdentityServer()
 }
 
@@ -75,6 +107,9 @@ type UnimplementedIdentityServer struct{}
 
 func (UnimplementedIdentityServer) Certify(context.Context, *CertifyRequest) (*CertifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Certify not implemented")
+}
+func (UnimplementedIdentityServer) WatchTrust(*WatchTrustRequest, grpc.ServerStreamingServer[TrustState]) error {
+	return status.Error(codes.Unimplemented, "method WatchTrust not implemented")
 }
 func (UnimplementedIdentityServer) mustEmbedUnimplementedIdentityServer() {}
 func (UnimplementedIdentityServer) testEmbeddedByValue()                  {}
@@ -115,6 +150,17 @@ func _Identity_Certify_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Identity_WatchTrust_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchTrustRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(IdentityServer).WatchTrust(m, &grpc.GenericServerStream[WatchTrustRequest, TrustState]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Identity_WatchTrustServer = grpc.ServerStreamingServer[TrustState]
+
 // Identity_ServiceDesc is the grpc.ServiceDesc for Identity service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -127,6 +173,12 @@ var Identity_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Identity_Certify_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchTrust",
+			Handler:       _Identity_WatchTrust_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "identity/v1/identity.proto",
 }
