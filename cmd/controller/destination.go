@@ -104,7 +104,7 @@ func runDestination(ctx context.Context, args []string) error {
 
 	defer serveAdmin(log, *adminAddr, destinationAdminMux(reg, server, leaves, *pprof))()
 
-	leaves.TrustFrom(identityv1.NewIdentityClient(idConn))
+	leaves.TrustFrom(identityv1.NewIdentityClient(idConn), nil)
 	reg.MustRegister(leaves.Collector())
 	// The mounted bundle only until the first one: it is what the identity service is checked
 	// against. After that the identity service's stream (leaves.Run follows it) is current

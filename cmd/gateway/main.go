@@ -123,12 +123,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		bundle, err = fromConfigMap.read(ctx)
 	} else {
-		bundle, err = setup.Bundle(o.bundleFile)
+		bundle, err = setup.Bundle(o.bundleFile, "")
 	}
 	if err != nil {
 		return err
 	}
-	manager, idConn, err := setup.Certs(o.self, bundle, o.identityAddr, o.tokenFile, log)
+	manager, idConn, err := setup.Certs(o.self, bundle, o.identityAddr, o.tokenFile, "", log)
 	if err != nil {
 		return err
 	}

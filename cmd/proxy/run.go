@@ -33,6 +33,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	destinationAddr := fs.String("destination-addr", "meshfed-destination.mesh-system.svc:8086", "the destination service; empty to reach every destination directly")
 	tokenFile := fs.String("token", "/var/run/secrets/meshfed.io/identity/token", "the projected ServiceAccount token, audience "+identityclient.Audience)
 	bundleFile := fs.String("bundle", "/var/run/secrets/meshfed.io/trust/ca-bundle.crt", "the trust bundle (PEM); env MESHFED_TRUST_BUNDLE, when set, holds it instead")
+	bundleCache := fs.String("bundle-cache", os.Getenv("MESHFED_TRUST_BUNDLE_CACHE"), "a file where the proxy keeps each trust bundle the identity service streams, and starts from after a restart; empty for none (env MESHFED_TRUST_BUNDLE_CACHE)")
 	outboundAddr := fs.String("outbound-addr", fmt.Sprintf("127.0.0.1:%d", proxy.OutboundPort), "where the app's redirected outbound TCP arrives")
 	inboundAddr := fs.String("inbound-addr", fmt.Sprintf(":%d", proxy.InboundPort), "where TCP redirected to the pod arrives")
 	adminAddr := fs.String("admin-addr", fmt.Sprintf(":%d", proxy.AdminPort), "/ready, /live and /metrics")
@@ -63,7 +64,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	bundle, err := setup.Bundle(*bundleFile)
+	bundle, err := setup.Bundle(*bundleFile, *bundleCache)
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	manager, idConn, err := setup.Certs(self, bundle, *identityAddr, *tokenFile, log)
+	manager, idConn, err := setup.Certs(self, bundle, *identityAddr, *tokenFile, *bundleCache, log)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ const meshedShop = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, anno
 // back.
 func TestFederation(t *testing.T) {
 	e := up(t, provider.Options{Clusters: []string{"west", "east", "north"}})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	west, east := e.client(t, "west"), e.client(t, "east")
 

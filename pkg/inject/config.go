@@ -20,8 +20,8 @@ type Config struct {
 	TrustDomain string
 	// TrustBundle is the PEM of the anchors the proxy trusts, the data of the ConfigMap
 	// mesh-system/meshfed-trust-bundle. It is written into the pod as a value: a ConfigMap
-	// volume cannot reach across namespaces. A pod made before an anchor rotation keeps the
-	// bundle it was made with until it is made again.
+	// volume cannot reach across namespaces. It is what the proxy starts with: after that the
+	// proxy follows the identity service's trust stream, so a rotation needs no new pod.
 	TrustBundle string
 	// NativeSidecars makes the proxy an init container with restartPolicy Always
 	// (Kubernetes 1.29 and later), so the app's containers start once the proxy is ready

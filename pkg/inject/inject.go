@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
@@ -114,6 +115,9 @@ func Inject(cfg Config, req Request) (Result, error) {
 	out.Spec.Volumes = append(out.Spec.Volumes, tokenVolume(), corev1.Volume{
 		Name:         XtablesLockVolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+	}, corev1.Volume{
+		Name:         TrustCacheVolumeName,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi"))}},
 	})
 	return Result{Outcome: Injected, Template: out}, nil
 }
@@ -163,7 +167,7 @@ func injectedAlready(tmpl *corev1.PodTemplateSpec) string {
 		}
 	}
 	for _, v := range tmpl.Spec.Volumes {
-		if v.Name == TokenVolumeName || v.Name == XtablesLockVolumeName {
+		if v.Name == TokenVolumeName || v.Name == XtablesLockVolumeName || v.Name == TrustCacheVolumeName {
 			return "already has a volume named " + v.Name
 		}
 	}
@@ -229,6 +233,7 @@ func proxyContainer(cfg Config, s settings, workload string) corev1.Container {
 			{Name: EnvWorkload, Value: workload},
 			{Name: EnvLogLevel, Value: s.logLevel},
 			{Name: EnvTrustBundle, Value: cfg.TrustBundle},
+			{Name: EnvTrustBundleCache, Value: TrustCacheMountPath + "/" + TrustCacheFile},
 		},
 		Ports: []corev1.ContainerPort{
 			{Name: InboundPortName, ContainerPort: InboundPort, Protocol: corev1.ProtocolTCP},
@@ -244,7 +249,10 @@ func proxyContainer(cfg Config, s settings, workload string) corev1.Container {
 			ReadOnlyRootFilesystem:   ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
 		},
-		VolumeMounts:             []corev1.VolumeMount{{Name: TokenVolumeName, MountPath: TokenMountPath, ReadOnly: true}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: TokenVolumeName, MountPath: TokenMountPath, ReadOnly: true},
+			{Name: TrustCacheVolumeName, MountPath: TrustCacheMountPath},
+		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 }

@@ -23,6 +23,14 @@ const (
 	// XtablesLockVolumeName is an emptyDir at /run in meshfed-init: iptables-legacy takes
 	// its lock in /run/xtables.lock, and the init container's root filesystem is read-only.
 	XtablesLockVolumeName = "meshfed-xtables-lock"
+
+	// TrustCacheVolumeName is an emptyDir in memory at TrustCacheMountPath where the proxy
+	// keeps the last trust bundle the identity service streamed: a proxy restarted after an
+	// anchor rotation starts from it rather than from the bundle in its env, which may no
+	// longer hold the anchor the identity service's certificate chains to.
+	TrustCacheVolumeName = "meshfed-trust"
+	TrustCacheMountPath  = "/var/run/meshfed.io/trust"
+	TrustCacheFile       = "ca-bundle.crt"
 )
 
 // Annotations that ask for and tune injection, on a pod template (or, for AnnotationInject
@@ -74,7 +82,9 @@ const (
 	EnvServiceAccount = "POD_SERVICE_ACCOUNT"
 	EnvWorkload       = "MESHFED_WORKLOAD"
 	EnvTrustBundle    = "MESHFED_TRUST_BUNDLE"
-	EnvLogLevel       = "MESHFED_LOG_LEVEL"
+	// EnvTrustBundleCache is the file the proxy keeps the streamed bundle in.
+	EnvTrustBundleCache = "MESHFED_TRUST_BUNDLE_CACHE"
+	EnvLogLevel         = "MESHFED_LOG_LEVEL"
 	// EnvPodLabels is the pod template's labels, a JSON object, which Servers' podSelectors
 	// select. Labels the pod gets later (a Deployment's pod-template-hash) are not in it.
 	EnvPodLabels = "MESHFED_POD_LABELS"

@@ -40,8 +40,10 @@ type Manager struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	// trustFrom, if set, streams the bundle and the issuer (TrustFrom).
-	trustFrom identityv1.IdentityClient
+	// trustFrom, if set, streams the bundle and the issuer (TrustFrom); trustTaken is told
+	// of each state taken.
+	trustFrom  identityv1.IdentityClient
+	trustTaken func(*identityclient.Trust)
 	// renew wakes Run to renew now: the issuer changed under the current leaf.
 	renew chan struct{}
 
@@ -75,8 +77,11 @@ func (m *Manager) SetBundle(b *trust.Bundle) { m.bundle.Store(b) }
 
 // TrustFrom makes Run follow the identity service's trust stream as well (WatchTrust): each
 // bundle is taken as it comes, and a new issuer has the leaf renewed at once, so that an
-// anchor rotation needs no restart. Call it before Run.
-func (m *Manager) TrustFrom(client identityv1.IdentityClient) { m.trustFrom = client }
+// anchor rotation needs no restart. taken, if not nil, is told of each state after it is
+// taken. Call it before Run.
+func (m *Manager) TrustFrom(client identityv1.IdentityClient, taken func(*identityclient.Trust)) {
+	m.trustFrom, m.trustTaken = client, taken
+}
 
 // TakeTrust takes a trust state: its bundle for the next handshakes, and a renewal now when
 // the current leaf was not signed by its issuer or does not chain to its bundle. Leaves of
@@ -116,7 +121,12 @@ func (m *Manager) Leaf() *identityclient.Leaf {
 // service is reachable at all.
 func (m *Manager) Run(ctx context.Context) error {
 	if m.trustFrom != nil {
-		go identityclient.FollowTrust(ctx, m.trustFrom, m.log, m.TakeTrust)
+		go identityclient.FollowTrust(ctx, m.trustFrom, m.log, func(t *identityclient.Trust) {
+			m.TakeTrust(t)
+			if m.trustTaken != nil {
+				m.trustTaken(t)
+			}
+		})
 	}
 	backoff := 100 * time.Millisecond
 	for {

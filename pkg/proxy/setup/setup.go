@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -23,8 +24,17 @@ import (
 // BundleEnv, when set, holds the trust bundle (PEM) instead of the bundle file.
 const BundleEnv = "MESHFED_TRUST_BUNDLE"
 
-// Bundle reads the trust bundle: from BundleEnv when set, else from file.
-func Bundle(file string) (*trust.Bundle, error) {
+// Bundle reads the trust bundle to start from: the cache, when one is named and holds a
+// bundle (the proxy restarted after the identity service streamed it one); else BundleEnv
+// when set; else file.
+func Bundle(file, cache string) (*trust.Bundle, error) {
+	if cache != "" {
+		if pemBytes, err := os.ReadFile(cache); err == nil {
+			if b, err := trust.ParseBundle(pemBytes); err == nil {
+				return b, nil
+			}
+		}
+	}
 	pemBytes := []byte(os.Getenv(BundleEnv))
 	if len(pemBytes) == 0 {
 		var err error
@@ -59,7 +69,10 @@ func Registry() *prometheus.Registry {
 // with the projected token in tokenFile, read again at each renewal (the kubelet rotates it).
 // Run the manager to get the first leaf and follow the identity service's trust stream;
 // close the returned closer when done.
-func Certs(self trust.ID, bundle *trust.Bundle, identityAddr, tokenFile string, log *slog.Logger) (*certs.Manager, io.Closer, error) {
+//
+// cache, if not empty, is a file where each bundle streamed is kept for Bundle to start from
+// after a restart.
+func Certs(self trust.ID, bundle *trust.Bundle, identityAddr, tokenFile, cache string, log *slog.Logger) (*certs.Manager, io.Closer, error) {
 	idServer := trust.ID{TrustDomain: self.TrustDomain, Namespace: "mesh-system", ServiceAccount: "meshfed-identity"}
 	var manager *certs.Manager
 	// The identity service is checked against the bundle current at each handshake: after an
@@ -70,7 +83,15 @@ func Certs(self trust.ID, bundle *trust.Bundle, identityAddr, tokenFile string, 
 	}
 	idClient := identityv1.NewIdentityClient(idConn)
 	manager = certs.NewManager(self, bundle, certs.CertifierFunc(identityclient.RequestWithTokenFile(idClient, self, tokenFile, 10*time.Second)), log)
-	manager.TrustFrom(idClient)
+	var keep func(*identityclient.Trust)
+	if cache != "" {
+		keep = func(t *identityclient.Trust) {
+			if err := writeAtomic(cache, t.Bundle.PEM()); err != nil {
+				log.Warn("trust bundle not kept for a restart", "file", cache, "error", err)
+			}
+		}
+	}
+	manager.TrustFrom(idClient, keep)
 	return manager, idConn, nil
 }
 
@@ -101,4 +122,21 @@ func Cores(n int) error {
 		runtime.GOMAXPROCS(n)
 	}
 	return nil
+}
+
+// writeAtomic replaces path with data whole: a restart never reads half a bundle.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".bundle-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
