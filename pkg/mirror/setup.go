@@ -62,8 +62,8 @@ type Options struct {
 	// test must reach a gateway address through loopback.
 	DialGateway func(ctx context.Context, network, addr string) (net.Conn, error)
 	// GatewayMembers, when set, reads the gateways' gossip pool as the local gateway sees it;
-	// it is polled every GatewayMembersEvery (default 500ms), and its word on a linked
-	// cluster's gateway goes before the Link's probe.
+	// it is polled every GatewayMembersEvery (default DefaultGatewayMembersEvery), and its
+	// word on a linked cluster's gateway goes before the Link's probe.
 	GatewayMembers      func(context.Context) ([]GatewayMember, error)
 	GatewayMembersEvery time.Duration
 	// Workers is how many remote Services are reconciled at once.
@@ -72,6 +72,10 @@ type Options struct {
 	// "<link namespace>/<link name>: <namespace>/<name>". Tests and benchmarks wait on it.
 	Reconciled func(string)
 }
+
+// DefaultGatewayMembersEvery is how often the gossip pool's view is read when
+// Options.GatewayMembersEvery is zero.
+const DefaultGatewayMembersEvery = 500 * time.Millisecond
 
 // Setup adds the link and mirror controllers to mgr.
 func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
@@ -92,7 +96,7 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 	if opts.GatewayMembers != nil {
 		every := opts.GatewayMembersEvery
 		if every <= 0 {
-			every = 500 * time.Millisecond
+			every = DefaultGatewayMembersEvery
 		}
 		gw.members = &gossipView{fetch: opts.GatewayMembers, every: every, changed: gw.clusterChanged, log: log}
 		if err := mgr.Add(gw.members); err != nil {
