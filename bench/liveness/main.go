@@ -176,7 +176,7 @@ type way struct {
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench/liveness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	trials := fs.Int("trials", 10, "kills timed, one after the other (each takes ~15 s: the probe's real period)")
+	trials := fs.Int("trials", 10, "kills timed, one after the other (each takes ~12 s: the probe runs at its real period)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -327,7 +327,11 @@ func printTable(stdout io.Writer, trials int, ways []*way, pool, read, slice []t
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", name, benchstat.Millis(benchstat.Percentile(ways[0].times, p)), benchstat.Millis(benchstat.Percentile(ways[1].times, p)))
 	}
-	fmt.Fprintf(w, "goal\t< %s\t(about 9 s)\n", goalGossip)
+	verdict := "met"
+	if benchstat.Percentile(ways[0].times, 100) >= goalGossip {
+		verdict = "MISSED"
+	}
+	fmt.Fprintf(w, "goal\t< %s at max: %s\t(about 9 s)\n", goalGossip, verdict)
 	fmt.Fprintln(w, "with gossip, where the time went (each step's own p50 and max):")
 	for _, s := range []struct {
 		name string
