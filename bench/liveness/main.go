@@ -259,63 +259,88 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	var pool, read []time.Duration
-	var rss uint64
+	b := &bench{ways: ways, gateways: gws, mirrors: watched, seen: seen, membersURL: membersURL, local: pair.Local, errs: errs, log: stderr}
 	for i := range *trials {
-		// East's gateway is (back) in the pool and answers its probe: both mirrors are ready.
-		started := time.Now()
-		for _, w := range ways {
-			if _, err := watched.await(ctx, errs, w.link, true, time.Time{}, time.Minute); err != nil {
-				return withLinkStatus(ctx, pair.Local, w.link, fmt.Errorf("trial %d: %s: %w", i+1, w.name, err))
-			}
-		}
-		mem, err := gws.procs[victim].Memory()
-		if err != nil {
-			return err
-		}
-		rss = mem.RSS
-		// A crash comes at no particular point of the probe's period.
-		select {
-		case <-time.After(rand.N(probePeriod)):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		seen.arm()
-		killed := time.Now()
-		if err := gws.procs[victim].Kill(); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("trial %d:", i+1)
-		for _, w := range ways {
-			at, err := watched.await(ctx, errs, w.link, false, killed, probePeriod*(probeFailures+2))
-			if err != nil {
-				return withLinkStatus(ctx, pair.Local, w.link, fmt.Errorf("trial %d: %s: %w", i+1, w.name, err))
-			}
-			w.times = append(w.times, at.Sub(killed))
-			line += fmt.Sprintf(" %s %s,", w.name, benchstat.Millis(at.Sub(killed)))
-		}
-		deadAt, err := deadSince(ctx, membersURL, victim)
-		if err != nil {
-			return err
-		}
-		readAt, ok := seen.first()
-		if !ok {
-			return fmt.Errorf("trial %d: the mirror went not ready, but the link controller never read east dead from the pool", i+1)
-		}
-		pool, read = append(pool, deadAt.Sub(killed)), append(read, readAt.Sub(deadAt))
-		fmt.Fprintf(stderr, "%s west's gateway held it Dead after %s (the trial took %s)\n", line, benchstat.Millis(deadAt.Sub(killed)), time.Since(started).Round(100*time.Millisecond))
-		if err := gws.start(ctx, victim); err != nil {
-			return err
+		if err := b.trial(ctx, i+1); err != nil {
+			return fmt.Errorf("trial %d: %w", i+1, err)
 		}
 	}
-	var slice []time.Duration
-	for i := range ways[0].times {
-		slice = append(slice, ways[0].times[i]-pool[i]-read[i])
-	}
-	return printTable(stdout, *trials, ways, pool, read, slice, rss)
+	return b.printTable(stdout, *trials)
 }
 
-func printTable(stdout io.Writer, trials int, ways []*way, pool, read, slice []time.Duration, rss uint64) error {
+// bench is what the trials share, and what they found.
+type bench struct {
+	ways       []*way
+	gateways   *gatewayProcs
+	mirrors    *mirrors
+	seen       *deadSeen
+	membersURL string
+	local      *testenv.Cluster
+	errs       <-chan error
+	log        io.Writer
+
+	// With gossip, per trial: kill to west's gateway holding east Dead, then to the link
+	// controller's read saying so, then to the mirror's slice saying ready: false.
+	pool, read, slice []time.Duration
+	// rss is the killed gateway's, just before the last kill.
+	rss uint64
+}
+
+// trial waits until both mirrors are ready, kills east's gateway, times both ways until their
+// mirror is not ready, and starts east's gateway again.
+func (b *bench) trial(ctx context.Context, n int) error {
+	started := time.Now()
+	// East's gateway is (back) in the pool and answers its probe: both mirrors are ready.
+	for _, w := range b.ways {
+		if _, err := b.mirrors.await(ctx, b.errs, w.link, true, time.Time{}, time.Minute); err != nil {
+			return withLinkStatus(ctx, b.local, w.link, fmt.Errorf("%s: %w", w.name, err))
+		}
+	}
+	mem, err := b.gateways.procs[victim].Memory()
+	if err != nil {
+		return err
+	}
+	b.rss = mem.RSS
+	// A crash comes at no particular point of the probe's period.
+	select {
+	case <-time.After(rand.N(probePeriod)):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.seen.arm()
+	killed := time.Now()
+	if err := b.gateways.procs[victim].Kill(); err != nil {
+		return err
+	}
+	line := fmt.Sprintf("trial %d:", n)
+	var gossip time.Duration
+	for _, w := range b.ways {
+		at, err := b.mirrors.await(ctx, b.errs, w.link, false, killed, probePeriod*(probeFailures+2))
+		if err != nil {
+			return withLinkStatus(ctx, b.local, w.link, fmt.Errorf("%s: %w", w.name, err))
+		}
+		w.times = append(w.times, at.Sub(killed))
+		if w.gossip {
+			gossip = at.Sub(killed)
+		}
+		line += fmt.Sprintf(" %s %s,", w.name, benchstat.Millis(at.Sub(killed)))
+	}
+	deadAt, err := deadSince(ctx, b.membersURL, victim)
+	if err != nil {
+		return err
+	}
+	readAt, ok := b.seen.first()
+	if !ok {
+		return errors.New("the mirror went not ready, but the link controller never read east dead from the pool")
+	}
+	pool, read := deadAt.Sub(killed), readAt.Sub(deadAt)
+	b.pool, b.read, b.slice = append(b.pool, pool), append(b.read, read), append(b.slice, gossip-pool-read)
+	fmt.Fprintf(b.log, "%s west's gateway held it Dead after %s (the trial took %s)\n", line, benchstat.Millis(pool), time.Since(started).Round(100*time.Millisecond))
+	return b.gateways.start(ctx, victim)
+}
+
+func (b *bench) printTable(stdout io.Writer, trials int) error {
+	ways := b.ways
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	// A line with no tab ends a block of aligned columns: each section aligns on its own.
 	fmt.Fprintf(w, "kill -9 of east's gateway -> its mirror's endpoints ready: false in west, %d trials\n", trials)
@@ -337,9 +362,9 @@ func printTable(stdout io.Writer, trials int, ways []*way, pool, read, slice []t
 		name string
 		d    []time.Duration
 	}{
-		{"kill -> west's gateway holds east Dead", pool},
-		{"-> the link controller's read of /members says so", read},
-		{"-> the mirror's EndpointSlice says ready: false", slice},
+		{"kill -> west's gateway holds east Dead", b.pool},
+		{"-> the link controller's read of /members says so", b.read},
+		{"-> the mirror's EndpointSlice says ready: false", b.slice},
 	} {
 		fmt.Fprintf(w, "  %s\t%s\t%s\n", s.name, benchstat.Millis(benchstat.Percentile(s.d, 50)), benchstat.Millis(benchstat.Percentile(s.d, 100)))
 	}
@@ -347,7 +372,7 @@ func printTable(stdout io.Writer, trials int, ways []*way, pool, read, slice []t
 	fmt.Fprintf(w, "timing: the gossip pool probes every %s (timeout %s), suspicion %d rounds (at most x%d without confirmations), gossip every %s\n",
 		t.ProbeInterval, t.ProbeTimeout, t.SuspicionMult, t.SuspicionMaxTimeoutMult, t.GossipInterval)
 	fmt.Fprintf(w, "timing: the link controller reads /members every %s; the Links' probe every %s, dead after %d failures\n", mirror.DefaultGatewayMembersEvery, probePeriod, probeFailures)
-	fmt.Fprintf(w, "the killed gateway's process (pkg/gateway and its member), last trial: RSS %.1f MiB\n", float64(rss)/(1<<20))
+	fmt.Fprintf(w, "the killed gateway's process (pkg/gateway and its member), last trial: RSS %.1f MiB\n", float64(b.rss)/(1<<20))
 	return w.Flush()
 }
 
