@@ -43,14 +43,14 @@ e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
 e2e-kind: ## The end-to-end suite on kind clusters instead: needs Docker on Linux and kind, not root. Not run by CI.
 	go test -tags e2e -count=1 -timeout 60m -v ./multicluster-e2e/e2e/ -provider=kind
 
-bench: deps clusters ## Time clusters up and their memory (1-3 clusters); export to mirror and the link controller's memory; Certify beside its parts; the proxy pair beside direct and HAProxy; the east-west gateway's hop beside the in-cluster path and its memory; an endpoint change to 500 destination subscribers; a killed gateway seen dead by gossip beside the HTTP probe; the control plane's memory with the demo running.
+bench: deps clusters ## Time clusters up and their memory (1-3 clusters); export to mirror and the link controller's memory; Certify beside its parts; the proxy pair beside direct and HAProxy; the east-west gateway's hop beside the in-cluster path and its memory; an endpoint change to 500 destination subscribers; a gateway killed until its mirrors' endpoints are not ready, with gossip beside the HTTP probe alone; the control plane's memory with the demo running.
 	go run ./bench/clusters -sizes 1,2,3
 	go run ./bench/mirror
 	go run ./bench/identity
 	go run ./bench/proxy
 	go run ./bench/gateway
 	go run ./bench/destination
-	go run ./bench/membership
+	go run ./bench/liveness
 	bench/controlplane/run.sh
 
 $(CONTROLLER_GEN): hack/tools/controller-tools/go.mod hack/tools/controller-tools/go.sum

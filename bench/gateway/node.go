@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,10 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshfed/meshfed/bench/internal/loadtest"
 	"github.com/meshfed/meshfed/pkg/gateway"
-	"github.com/meshfed/meshfed/pkg/identity/identityclient"
 	"github.com/meshfed/meshfed/pkg/proxy"
-	"github.com/meshfed/meshfed/pkg/proxy/certs"
 	"github.com/meshfed/meshfed/pkg/trust"
 )
 
@@ -71,7 +68,11 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	manager, err := nodeCerts(o, log)
+	id, err := trust.ParseID(o.id)
+	if err != nil {
+		return fmt.Errorf("-id: %w", err)
+	}
+	manager, err := loadtest.IssueCerts(id, o.anchor, o.issuerCert, o.issuerKey, log)
 	if err != nil {
 		return err
 	}
@@ -208,42 +209,4 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	drain(dctx)
 	return nil
-}
-
-// nodeCerts signs this part's leaf with its cluster's issuer. Nothing renews it: the bench is
-// over long before it expires.
-func nodeCerts(o nodeOptions, log *slog.Logger) (*certs.Manager, error) {
-	id, err := trust.ParseID(o.id)
-	if err != nil {
-		return nil, fmt.Errorf("-id: %w", err)
-	}
-	anchorPEM, err := os.ReadFile(o.anchor)
-	if err != nil {
-		return nil, fmt.Errorf("-anchor: %w", err)
-	}
-	bundle, err := trust.ParseBundle(anchorPEM)
-	if err != nil {
-		return nil, fmt.Errorf("-anchor: %w", err)
-	}
-	certPEM, err := os.ReadFile(o.issuerCert)
-	if err != nil {
-		return nil, fmt.Errorf("-issuer-cert: %w", err)
-	}
-	keyPEM, err := os.ReadFile(o.issuerKey)
-	if err != nil {
-		return nil, fmt.Errorf("-issuer-key: %w", err)
-	}
-	issuer, err := trust.LoadCA(certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	cert, key, err := issuer.IssueLeaf(id, 12*time.Hour, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	noRenewal := certs.CertifierFunc(func(context.Context) (*identityclient.Leaf, error) {
-		return nil, errors.New("the bench's parts have no identity service")
-	})
-	m := certs.NewManager(id, bundle, noRenewal, log)
-	return m, m.Set(&identityclient.Leaf{Key: key, Certificate: cert, Intermediates: []*x509.Certificate{issuer.Cert}})
 }

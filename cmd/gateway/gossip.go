@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"os"
 	"sync"
@@ -176,35 +174,11 @@ func (g *gossip) joinLinked(ctx context.Context, m *membership.Member) {
 	}
 }
 
-// serveMembers answers GET /members with the pool as this gateway sees it.
-func (g *gossip) serveMembers(w http.ResponseWriter, _ *http.Request) {
+// current is the running member, nil before it started.
+func (g *gossip) current() *membership.Member {
 	g.mu.Lock()
-	m := g.member
-	g.mu.Unlock()
-	if m == nil {
-		http.Error(w, "gossip is not running", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(membersJSON(m.Members()))
-}
-
-// memberJSON is one member in /members: what the link controller reads.
-type memberJSON struct {
-	Name    string        `json:"name"`
-	Cluster string        `json:"cluster"`
-	Addr    string        `json:"addr"`
-	State   string        `json:"state"`
-	Since   time.Time     `json:"since"`
-	RTT     time.Duration `json:"rttNanoseconds"`
-}
-
-func membersJSON(ss []membership.Status) []memberJSON {
-	out := make([]memberJSON, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, memberJSON{Name: s.Name, Cluster: s.Cluster, Addr: s.Addr.String(), State: s.State.String(), Since: s.Since, RTT: s.RTT})
-	}
-	return out
+	defer g.mu.Unlock()
+	return g.member
 }
 
 func newGossip(o *options, log *slog.Logger) (*gossip, error) {

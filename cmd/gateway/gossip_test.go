@@ -12,7 +12,7 @@ import (
 
 // /members is read by the link controller: what the gateway writes must be what it reads.
 func TestMembersJSONIsWhatTheLinkControllerReads(t *testing.T) {
-	b, err := json.Marshal(membersJSON([]membership.Status{
+	b, err := json.Marshal(membership.MembersJSON([]membership.Status{
 		{Name: "east-gw-1", Cluster: "east", State: membership.Alive},
 		{Name: "north-gw-1", Cluster: "north", State: membership.Dead},
 	}))

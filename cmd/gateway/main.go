@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/pkg/gateway"
+	"github.com/meshfed/meshfed/pkg/membership"
 	"github.com/meshfed/meshfed/pkg/proxy"
 	"github.com/meshfed/meshfed/pkg/proxy/discovery"
 	"github.com/meshfed/meshfed/pkg/proxy/setup"
@@ -156,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		go gs.run(ctx, manager, reg)
-		adminMux.HandleFunc("GET /members", gs.serveMembers)
+		adminMux.Handle("GET /members", membership.Handler(gs.current))
 	}
 	admin := &http.Server{Addr: o.adminAddr, Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

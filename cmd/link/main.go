@@ -3,13 +3,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime/debug"
 
@@ -77,36 +73,11 @@ func run(args []string) error {
 	}
 	opts := mirror.Options{Workers: *workers}
 	if *membersURL != "" {
-		opts.GatewayMembers = fetchMembers(*membersURL)
+		opts.GatewayMembers = mirror.FetchGatewayMembers(*membersURL)
 	}
 	if err := mirror.Setup(mgr, log, opts); err != nil {
 		return err
 	}
 	log.Info("starting", "namespace", *namespace, "leaderElect", *leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
-}
-
-// fetchMembers reads the gossip pool's members from the local gateway's admin endpoint.
-func fetchMembers(url string) func(context.Context) ([]mirror.GatewayMember, error) {
-	client := &http.Client{}
-	return func(ctx context.Context) ([]mirror.GatewayMember, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		var members []mirror.GatewayMember
-		// The pool is a few members: a megabyte bounds a broken or hostile answer.
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&members); err != nil {
-			return nil, fmt.Errorf("GET %s: %w", url, err)
-		}
-		return members, nil
-	}
 }

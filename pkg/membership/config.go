@@ -71,8 +71,10 @@ type Config struct {
 //	the others hear it                      ~GossipInterval
 //
 // that is 400 + 200 + 800 + 50 ms ≈ 1.45 s at worst in a pool of three, about 1.2 s
-// typically; bench/membership measures it against a SIGKILL: p50 1.0 s, max 1.4 s on a quiet
-// machine, max 1.6 s with a build running beside it.
+// typically; bench/liveness measures it against a SIGKILL of a gateway's process (until the
+// link controller's local gateway holds it Dead): p50 1.15-1.2 s over runs of 10 and 20
+// kills, max 1.25 s on a quiet machine and up to 1.7 s on a loaded one (two apiservers
+// beside it, and other work driving the load average of its 2 cores to 15-30).
 //
 // False positives: a live member is declared dead only if for a whole round neither the
 // direct probe (within ProbeTimeout), nor the indirect probes through up to three other

@@ -18,7 +18,8 @@ type GatewayMember struct {
 
 // gossipView polls the pool's view through fetch and keeps, per cluster, whether some
 // gateway of it is alive (Alive or Suspect, as membership.ClusterAlive), telling changed of
-// every change. A failed fetch forgets every cluster: the probes judge again.
+// every change. Once reads have failed for unreadableAfter, it forgets every cluster: the
+// probes judge again.
 type gossipView struct {
 	fetch   func(context.Context) ([]GatewayMember, error)
 	every   time.Duration
@@ -27,7 +28,19 @@ type gossipView struct {
 
 	mu       sync.Mutex
 	clusters map[string]clusterLiveness
+	// failingSince is when reads began to fail; zero while they succeed.
+	failingSince time.Time
 }
+
+// A read of the view waits at most fetchTimeout, however often it is polled: the local
+// gateway answers in a millisecond, and a read slower than this is a failed one.
+// unreadableAfter is how long reads must fail before the view is dropped: one failed read
+// (a gateway restarting, a slow node) must not hand every Link to its probe and back,
+// rewriting each Link's status twice, while a gone gateway hands them over in a second.
+const (
+	fetchTimeout    = time.Second
+	unreadableAfter = time.Second
+)
 
 type clusterLiveness struct {
 	alive bool
@@ -43,26 +56,43 @@ func (v *gossipView) cluster(name string) (clusterLiveness, bool) {
 
 // Start polls until ctx ends: a manager.Runnable.
 func (v *gossipView) Start(ctx context.Context) error {
+	// A tick missed while a read is slow is dropped, not queued: reads never pile up.
 	tick := time.NewTicker(v.every)
 	defer tick.Stop()
-	failing := false
 	for {
-		fctx, cancel := context.WithTimeout(ctx, v.every)
+		fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 		members, err := v.fetch(fctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && !failing {
-			v.log.Warn("gossip view unavailable: the gateways' probes judge", "error", err)
-		}
-		failing = err != nil
-		v.update(members, err == nil, time.Now())
+		v.read(members, err, time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
+	}
+}
+
+// read takes the outcome of one read of the view.
+func (v *gossipView) read(members []GatewayMember, err error, now time.Time) {
+	if err == nil {
+		v.mu.Lock()
+		v.failingSince = time.Time{}
+		v.mu.Unlock()
+		v.update(members, true, now)
+		return
+	}
+	v.mu.Lock()
+	if v.failingSince.IsZero() {
+		v.failingSince = now
+		v.log.Warn("gossip view unreadable: the gateways' probes judge if it stays so", "error", err, "after", unreadableAfter)
+	}
+	stale := now.Sub(v.failingSince) >= unreadableAfter
+	v.mu.Unlock()
+	if stale {
+		v.update(nil, false, now)
 	}
 }
 

@@ -2,7 +2,10 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -46,6 +49,40 @@ func TestGossipViewUpdate(t *testing.T) {
 			if known != wantKnown || known && cl.alive != want {
 				t.Errorf("%s: %s known=%v alive=%v, want known=%v alive=%v", s.name, c, known, cl.alive, wantKnown, want)
 			}
+		}
+	}
+}
+
+// TestGossipViewRead: a read that fails keeps the view, so a blip does not hand every Link to
+// its probe and back; reads failing for unreadableAfter drop it; a good read takes over again.
+func TestGossipViewRead(t *testing.T) {
+	var changed []string
+	v := &gossipView{changed: func(c string) { changed = append(changed, c) }, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	start := time.Now()
+	down := errors.New("connection refused")
+	steps := []struct {
+		name    string
+		at      time.Duration
+		members []GatewayMember
+		err     error
+		changed []string
+		known   bool
+	}{
+		{"a good read", 0, []GatewayMember{{"east", "alive"}}, nil, []string{"east"}, true},
+		{"one failed read keeps the view", 100 * time.Millisecond, nil, down, nil, true},
+		{"still failing, not for long enough", 100*time.Millisecond + unreadableAfter - time.Millisecond, nil, down, nil, true},
+		{"failing for unreadableAfter drops the view", 100*time.Millisecond + unreadableAfter, nil, down, []string{"east"}, false},
+		{"a good read again", 2 * unreadableAfter, []GatewayMember{{"east", "alive"}}, nil, []string{"east"}, true},
+		{"a new failure starts a new spell", 2*unreadableAfter + 100*time.Millisecond, nil, down, nil, true},
+	}
+	for _, s := range steps {
+		changed = nil
+		v.read(s.members, s.err, start.Add(s.at))
+		if !slices.Equal(changed, s.changed) {
+			t.Errorf("%s: changed %v, want %v", s.name, changed, s.changed)
+		}
+		if _, known := v.cluster("east"); known != s.known {
+			t.Errorf("%s: east known=%v, want %v", s.name, known, s.known)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -156,6 +157,15 @@ func (p *Process) Stop() {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
+}
+
+// Kill ends the child at once with SIGKILL, as a crash would, and reaps it.
+func (p *Process) Kill() error {
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("%s: %w", p.Name, err)
+	}
+	<-p.exited
+	return nil
 }
 
 // Memory is a child's resident set (VmRSS), and of it the anonymous part (RssAnon): the
