@@ -144,15 +144,18 @@ func anchorNames(pairs ...any) names {
 	return n
 }
 
-var fingerprintRE = regexp.MustCompile(`sha256 [0-9a-f]{16}`)
+// fingerprintRE finds a fingerprint's start as messages name an anchor (sha256 …) and as a
+// metric's label does (anchor="…").
+var fingerprintRE = regexp.MustCompile(`(sha256 |anchor=")([0-9a-f]{16})`)
 
 // text replaces the fingerprints in s with the names of their anchors.
 func (n names) text(s string) string {
 	return fingerprintRE.ReplaceAllStringFunc(s, func(m string) string {
-		if name, ok := n[strings.TrimPrefix(m, "sha256 ")]; ok {
-			return "sha256 <" + name + ">"
+		sub := fingerprintRE.FindStringSubmatch(m)
+		if name, ok := n[sub[2]]; ok {
+			return sub[1] + "<" + name + ">"
 		}
-		return "sha256 <unknown>"
+		return sub[1] + "<unknown>"
 	})
 }
 

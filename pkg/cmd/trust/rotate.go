@@ -51,7 +51,7 @@ a cluster must trust the new anchor before any other cluster's issuer uses it.
        mesh trust verify --context west --context east --require-anchor NEW/ca.crt
 
   2. --step reissue: every cluster's issuer is signed by the new anchor; the bundle
-     keeps both, as leaves of the old issuer live on for up to 24h.
+     keeps both until every leaf of the old issuer is replaced.
      With --cert-manager the anchor Secret is replaced by the new anchor, and
      cert-manager signs the next issuer with it: within 23h, or at once with
        cmctl renew -n mesh-system meshfed-identity-issuer
@@ -59,8 +59,10 @@ a cluster must trust the new anchor before any other cluster's issuer uses it.
      Without, the issuer Secret is replaced by a new issuer made here.
      Check that every issuer chains to the new anchor:
        mesh trust verify --context west --context east --require-issuer-anchor NEW/ca.crt
-     then wait 24h, until every leaf of an old issuer has expired (or restart the
-     workloads, whose proxies then fetch new leaves).
+     Proxies, gateways and destination services renew their leaves within seconds of
+     their cluster's new issuer, with no restart (the identity service streams it). Wait
+     until every one shows a leaf of the new anchor: on each part's /metrics,
+       meshfed_identity_leaf_info{anchor="<the new anchor's fingerprint, as printed>"}
 
   3. --step drop: every cluster's bundle holds the new anchor only. Then
        mesh trust verify --context west --context east --require-issuer-anchor NEW/ca.crt
@@ -186,7 +188,7 @@ The identity service picks up the new issuer with no restart.`,
 			o.CertManagerNamespace, trust.AnchorSecretName, trust.AnchorIssuerName,
 			o.Cluster, hours(trust.IssuerDuration-trust.IssuerRenewBefore),
 			trust.Namespace, trust.IssuerCertificateName,
-			o.Cluster, trust.Namespace, trust.IssuerSecretName)), nil
+			o.Cluster, trust.Namespace, trust.IssuerSecretName), trust.Fingerprint(anchor.Cert)[:16]), nil
 	}
 	issuer, err := trust.NewIssuer(anchor, trust.IssuerCommonName(o.Cluster), o.IssuerValidity, o.now())
 	if err != nil {
@@ -199,7 +201,7 @@ The identity service picks up the new issuer with no restart.`,
 	return []runtime.Object{secret, cm}, o.reissueGuide(fmt.Sprintf(`The Secret %s/%s now holds a new issuer %q,
 signed by the new anchor and valid until %s. The identity service picks
 it up with no restart.`,
-		trust.Namespace, trust.IssuerSecretName, issuer.Cert.Subject.CommonName, date(issuer.Cert.NotAfter))), nil
+		trust.Namespace, trust.IssuerSecretName, issuer.Cert.Subject.CommonName, date(issuer.Cert.NotAfter)), trust.Fingerprint(anchor.Cert)[:16]), nil
 }
 
 // command is this command with another step, for the guides' "next".
@@ -232,20 +234,22 @@ Next, step 2, once every cluster has both anchors:
 `, o.Cluster, trust.Namespace, trust.BundleConfigMapName, o.newCert(), o.command(stepReissue), describeCert(old), describeCert(next))
 }
 
-func (o *RotateOptions) reissueGuide(what string) string {
+// newID is the new anchor as metrics name it: the start of its fingerprint.
+func (o *RotateOptions) reissueGuide(what, newID string) string {
 	return fmt.Sprintf(`Step 2 of 3 (reissue) for %[1]s: %[1]s's issuer comes from the new anchor; the trust bundle
-keeps both anchors, as the leaves of the old issuer stay valid for up to %[2]s.
-%[3]s
+keeps both anchors until every leaf of the old issuer is replaced.
+%[2]s
 
 Apply it to every cluster of the federation, each with its own --cluster. Before step 3,
 check that every cluster's issuer chains to the new anchor:
-  mesh trust verify --context %[1]s --context <every other cluster> --require-issuer-anchor %[4]s
-then wait %[2]s after the last issuer changed, until every leaf of an old issuer has
-expired (or restart the workloads: their proxies fetch new leaves as they start).
+  mesh trust verify --context %[1]s --context <every other cluster> --require-issuer-anchor %[3]s
+Proxies, gateways and destination services renew their leaves within seconds of a new
+issuer, with no restart. Then check that every one holds a leaf of the new anchor: each
+part's /metrics shows meshfed_identity_leaf_info{anchor="%[5]s"}.
 
 Next, step 3:
-  %[5]s
-`, o.Cluster, hours(trust.LeafTTL), what, o.newCert(), o.command(stepDrop))
+  %[4]s
+`, o.Cluster, what, o.newCert(), o.command(stepDrop), newID)
 }
 
 func (o *RotateOptions) dropGuide(old, next *x509.Certificate) string {
