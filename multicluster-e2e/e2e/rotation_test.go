@@ -143,7 +143,9 @@ func rotateAnchor(t *testing.T, ctx context.Context, e *env, oldDir string, clus
 	}
 	ok := okAtLeast(20, "before the rotation")
 
+	start := time.Now()
 	step := func(name string, extra ...string) {
+		t.Logf("%s: step %s", time.Since(start).Round(time.Second), name)
 		for _, c := range clusters {
 			args := append([]string{"trust", "rotate-anchor", "--old", oldDir, "--new", newDir, "--cluster", c, "--step", name}, extra...)
 			e.apply(t, ctx, c, e.mesh(t, ctx, c, args...))
@@ -153,6 +155,7 @@ func rotateAnchor(t *testing.T, ctx context.Context, e *env, oldDir string, clus
 	step("bundle")
 	eventually(t, 60*time.Second, "every part to trust both anchors",
 		trustFollowed(t, ctx, e, clusters, []string{oldID, newID}, oldID))
+	t.Logf("%s: every part trusts both anchors", time.Since(start).Round(time.Second))
 	ok = okAtLeast(ok+20, "with both anchors trusted")
 
 	step("reissue", "--cert-manager")
@@ -161,11 +164,13 @@ func rotateAnchor(t *testing.T, ctx context.Context, e *env, oldDir string, clus
 	}
 	eventually(t, 90*time.Second, "every part's leaf to chain to the new anchor (cert-manager reissues, the identity service streams the issuer, each part renews)",
 		trustFollowed(t, ctx, e, clusters, []string{oldID, newID}, newID))
+	t.Logf("%s: every part's leaf chains to the new anchor", time.Since(start).Round(time.Second))
 	ok = okAtLeast(ok+20, "with every leaf of the new anchor")
 
 	step("drop")
 	eventually(t, 60*time.Second, "every part to trust the new anchor alone",
 		trustFollowed(t, ctx, e, clusters, []string{newID}, newID))
+	t.Logf("%s: every part trusts the new anchor alone", time.Since(start).Round(time.Second))
 	okAtLeast(ok+40, "with the old anchor gone")
 
 	stopped = true
@@ -177,7 +182,7 @@ func rotateAnchor(t *testing.T, ctx context.Context, e *env, oldDir string, clus
 	if failed > 0 || total == 0 {
 		t.Fatalf("across the rotation: %s", out)
 	}
-	t.Logf("across the rotation: %d calls answered, none failed", total)
+	t.Logf("%s: across the rotation, %d calls answered, none failed", time.Since(start).Round(time.Second), total)
 	if out := e.mesh(t, ctx, clusters[0], append([]string{"trust", "verify", "--require-issuer-anchor", filepath.Join(newDir, "ca.crt")}, contextFlags(clusters)...)...); strings.Contains(out, "✗") {
 		t.Errorf("mesh trust verify after the rotation:\n%s", out)
 	}
