@@ -555,3 +555,56 @@ func TestFederatedFailover(t *testing.T) {
 	updateSlice(t, local)
 	p.await(t, localEndpoint)
 }
+
+// TestClusterSetImport: the Service derived from a ServiceImport is routed as a federated one,
+// by its clusterset.local name and by its ClusterSetIP: this cluster's own member (its slice
+// of mode local) while any endpoint is ready, else the other clusters' through their gateways.
+func TestClusterSetImport(t *testing.T) {
+	ns := newNamespace(t)
+	createPod(t, pod(ns, "web-a", withProxy, withSA("web"), ownedBy("ReplicaSet", "web-5d8f9c")), "")
+	derived := createService(t, service(ns, "web-clusterset", func(s *corev1.Service) {
+		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated, "multicluster.kubernetes.io/service-name": "web"}
+	}))
+	local := slice(ns, "web-clusterset", "web-clusterset-west-ipv4", 8080, endpoint(ip(ns, 1), "web-a"))
+	local.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	local.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeLocal
+	local.Annotations = map[string]string{mcv1alpha1.AnnotationRemotePorts: "http=80/TCP"}
+	local = createSlice(t, local)
+	east := slice(ns, "web-clusterset", "web-clusterset-east-ipv4", 4143, endpoint("198.18.200.1", ""))
+	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+	east.Labels[mcv1alpha1.LabelClusterName] = "east"
+	east.Annotations = map[string]string{
+		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
+		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
+	}
+	createSlice(t, east)
+
+	localEndpoint := held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep(ipPort(ns, 1, 8080), labels("service", "web-clusterset"), ofPod(ns, "web-a", "web", "deployment/web", true)),
+	}}
+	viaEast := held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep("198.18.200.1:4143", labels("namespace", ns, "service", "web-clusterset", "cluster", "east"), func(e *destinationv1.Endpoint) {
+			e.Gateway = &destinationv1.Gateway{
+				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
+				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+				Authority:   "web." + ns + ".svc.cluster.local:80",
+				Cluster:     "east",
+			}
+		}),
+	}}
+	byName := watchAuthority(t, "web."+ns+".svc.clusterset.local:80")
+	byIP := watchAddress(t, derived.Spec.ClusterIP+":80")
+	byName.await(t, localEndpoint)
+	byIP.await(t, localEndpoint)
+
+	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a", notReady)}
+	local = updateSlice(t, local)
+	byName.await(t, viaEast)
+	byIP.await(t, viaEast)
+
+	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a")}
+	updateSlice(t, local)
+	byName.await(t, localEndpoint)
+}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -45,7 +46,9 @@ func modeOf(svc *corev1.Service, hasServiceExport bool) exportMode {
 type remoteService struct {
 	Service          *corev1.Service // nil when the remote has none
 	HasServiceExport bool
-	Slices           []discoveryv1.EndpointSlice
+	// Export is the remote's ServiceExport of the Service, if it has one.
+	Export *mcsv1alpha1.ServiceExport
+	Slices []discoveryv1.EndpointSlice
 	// Pods are the remote pods behind Slices, by address; MissingPods says some endpoint's
 	// pod is not read yet.
 	Pods        map[string]*corev1.Pod
@@ -76,7 +79,10 @@ type mirrorSet struct {
 	Slices []*discoveryv1.EndpointSlice
 	// Federated is the remote Service's part of its federated Service, if it is a member.
 	// A member need not be exported: Service is then nil.
-	Federated *federatedPart
+	Federated *memberPart
+	// Import is the remote Service's part of its clusterset service, if a ServiceExport
+	// exports it: a slice of the ServiceImport's derived Service (see clusterset.go).
+	Import *memberPart
 }
 
 // wanted decides whether a remote Service is mirrored under link: nil when it is not exported

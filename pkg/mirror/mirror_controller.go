@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,15 +66,18 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		return reconcile.Result{}, err
 	}
 	mode, why := wanted(&link, remoteSvc)
-	member := false
+	member, imported := false, false
 	if why == nil {
 		member, why = isMember(&link, remoteSvc)
 	}
-	if (mode == viaGateway || member) && !r.gateways.alive(key.Link) {
+	if why == nil {
+		imported, why = isImported(&link, remoteSvc)
+	}
+	if (mode == viaGateway || member || imported) && !r.gateways.alive(key.Link) {
 		// The way to the remote's pods is down: its mirrors stay, their endpoints not ready.
 		remoteSvc.Healthy = false
 	}
-	if mode == notExported && !member && why == nil {
+	if mode == notExported && !member && !imported && why == nil {
 		r.statuses.forget(key)
 		if err := r.prune(ctx, key, nil); err != nil {
 			return reconcile.Result{}, err
@@ -85,7 +89,10 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		set, why = desiredMirrors(&link, key, mode, remoteSvc)
 	}
 	if why == nil && member {
-		set.Federated, why = desiredFederated(&link, key, remoteSvc)
+		set.Federated, why = desiredMember(federatedKind, &link, key, remoteSvc)
+	}
+	if why == nil && imported {
+		set.Import, why = desiredMember(importKind, &link, key, remoteSvc)
 	}
 	if why == nil {
 		why = r.ensureNamespace(ctx, &link, key.Namespace)
@@ -115,13 +122,21 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 
 // describe names what set makes here, for the Link's status.
 func (set *mirrorSet) describe() (mirror, message string) {
-	switch {
-	case set.Service != nil && set.Federated != nil:
-		return set.Service.Name, "mirrored as " + set.Service.Name + ", and a member of " + set.Federated.Service
-	case set.Service != nil:
-		return set.Service.Name, "mirrored as " + set.Service.Name
+	var parts []string
+	if set.Service != nil {
+		mirror = set.Service.Name
+		parts = append(parts, "mirrored as "+set.Service.Name)
 	}
-	return set.Federated.Service, "a member of " + set.Federated.Service
+	for _, m := range []*memberPart{set.Federated, set.Import} {
+		if m == nil {
+			continue
+		}
+		if mirror == "" {
+			mirror = m.Service
+		}
+		parts = append(parts, "a member of "+m.Service)
+	}
+	return mirror, strings.Join(parts, ", and ")
 }
 
 // leaveFederated takes key out of its federated Service, if it was in one.
@@ -151,7 +166,9 @@ func readRemote(ctx context.Context, rem *remote, key mirrorKey) (remoteService,
 		if err != nil && !apierrors.IsNotFound(err) {
 			return out, err
 		}
-		out.HasServiceExport = err == nil
+		if err == nil {
+			out.HasServiceExport, out.Export = true, &se
+		}
 	}
 	var slices discoveryv1.EndpointSliceList
 	if err := rd.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: key.Name}); err != nil {
@@ -209,6 +226,16 @@ func (r *mirrorReconciler) apply(ctx context.Context, link *mcv1alpha1.Link, key
 		}
 	} else if err := r.leaveFederated(ctx, key); err != nil {
 		return err
+	}
+	if set.Import != nil {
+		// The ServiceImport and its derived Service follow from these slices: the clusterset
+		// controller sees them change (clusterset.go).
+		for _, s := range set.Import.Slices {
+			if err := r.applySlice(ctx, key, s); err != nil {
+				return err
+			}
+			keep["EndpointSlice/"+s.Name] = true
+		}
 	}
 	if set.Service == nil {
 		return r.prune(ctx, key, keep)

@@ -16,8 +16,12 @@ const (
 
 // ClusterProperty is one property of the cluster it is in: a name and a value.
 //
+// about.k8s.io is a group the apiserver protects: its CRD names the approved KEP, as
+// sigs.k8s.io/about-api's does.
+//
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster
+// +kubebuilder:metadata:annotations="api-approved.kubernetes.io=https://github.com/kubernetes/enhancements/pull/3084"
 // +kubebuilder:printcolumn:name="Value",type=string,JSONPath=`.spec.value`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterProperty struct {
