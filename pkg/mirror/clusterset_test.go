@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"github.com/meshfed/meshfed/internal/testenv"
+	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
@@ -294,4 +296,102 @@ func TestRemoteImportNameTooLong(t *testing.T) {
 	f.remoteService(name)
 	f.export(remoteSide.client, name)
 	f.awaitServiceCondition(name, metav1.ConditionFalse, "NameTooLong")
+}
+
+// TestServiceImportNoWriteWhenNothingChanged: a change to the exported Service that changes
+// nothing imported writes nothing: not the ServiceImport, its Service, its slice nor the
+// ServiceExport's status.
+func TestServiceImportNoWriteWhenNothingChanged(t *testing.T) {
+	f := newFixture(t, readerKubeconfig)
+	svc := f.localService("calm", []string{"198.18.128.20"})
+	f.export(localSide.client, "calm")
+	f.awaitExportCondition("calm", mcsv1alpha1.ServiceExportConflict, metav1.ConditionFalse, "NoConflicts")
+	f.awaitImport("calm", func(_ *mcsv1alpha1.ServiceImport, _ *corev1.Service, sl []discoveryv1.EndpointSlice) error {
+		if len(sl) != 1 {
+			return fmt.Errorf("%d slices, want this cluster's", len(sl))
+		}
+		return nil
+	})
+	objs := []client.Object{
+		&mcsv1alpha1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "calm", Namespace: f.namespace}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "calm" + mcv1alpha1.ClusterSetSuffix, Namespace: f.namespace}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "calm" + mcv1alpha1.ClusterSetSuffix + "-" + localCluster + "-ipv4", Namespace: f.namespace}},
+		&mcsv1alpha1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Name: "calm", Namespace: f.namespace}},
+	}
+	before := map[string]string{}
+	for _, o := range objs {
+		if err := localSide.client.Get(f.ctx, client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatal(err)
+		}
+		before[fmt.Sprintf("%T", o)] = o.GetResourceVersion()
+	}
+
+	// A label on the exported Service: reconciled, and nothing to do. A later export is
+	// imported after, which is when to look.
+	svc.Labels = map[string]string{"touched": "yes"}
+	if err := localSide.client.Update(f.ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	f.localService("later", nil)
+	f.export(localSide.client, "later")
+	f.awaitImport("later", func(*mcsv1alpha1.ServiceImport, *corev1.Service, []discoveryv1.EndpointSlice) error { return nil })
+	time.Sleep(500 * time.Millisecond)
+
+	for _, o := range objs {
+		if err := localSide.client.Get(f.ctx, client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatal(err)
+		}
+		if rv := o.GetResourceVersion(); rv != before[fmt.Sprintf("%T", o)] {
+			t.Errorf("%T %s was written (resourceVersion %s -> %s) though nothing imported changed", o, o.GetName(), before[fmt.Sprintf("%T", o)], rv)
+		}
+	}
+}
+
+// TestLinkClusterNameMismatch: a remote whose ClusterProperty names it otherwise than the
+// Link's targetClusterName is refused, and the Link says both names.
+func TestLinkClusterNameMismatch(t *testing.T) {
+	ctx := context.Background()
+	prop := &aboutv1alpha1.ClusterProperty{ObjectMeta: metav1.ObjectMeta{Name: aboutv1alpha1.ClusterIDProperty}, Spec: aboutv1alpha1.ClusterPropertySpec{Value: "north"}}
+	if err := remoteSide.client.Create(ctx, prop); err != nil {
+		t.Fatal(err)
+	}
+	// The remote is every test's: its name goes with this test.
+	t.Cleanup(func() { remoteSide.client.Delete(context.Background(), prop) })
+	f := newFixture(t, readerKubeconfig)
+	c := f.awaitLinkCondition(mcv1alpha1.LinkCredentialsValid, metav1.ConditionFalse, "ClusterNameMismatch")
+	if !strings.Contains(c.Message, "north") || !strings.Contains(c.Message, f.link.Spec.TargetClusterName) {
+		t.Errorf("message %q does not name both north and %s", c.Message, f.link.Spec.TargetClusterName)
+	}
+}
+
+// TestServiceImportGoesWithTheLastRemoteExport: imported from a linked cluster alone, the
+// ServiceImport, its Service and its slice go within seconds of that cluster's unexport.
+func TestServiceImportGoesWithTheLastRemoteExport(t *testing.T) {
+	f := newFixture(t, readerKubeconfig)
+	f.remoteService("api")
+	se := f.export(remoteSide.client, "api")
+	f.awaitImport("api", func(_ *mcsv1alpha1.ServiceImport, _ *corev1.Service, sl []discoveryv1.EndpointSlice) error {
+		if len(sl) != 1 {
+			return fmt.Errorf("%d slices, want the gateway's", len(sl))
+		}
+		return nil
+	})
+	start := time.Now()
+	if err := remoteSide.client.Delete(f.ctx, se); err != nil {
+		t.Fatal(err)
+	}
+	f.awaitNoImport("api")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the import went %v after the last unexport, want seconds", d)
+	}
+	testenv.Eventually(t, wait, "the gateway slice to go", func() error {
+		var sl discoveryv1.EndpointSliceList
+		if err := localSide.client.List(f.ctx, &sl, client.InNamespace(f.namespace), client.MatchingLabels{mcsv1alpha1.LabelServiceName: "api"}); err != nil {
+			return err
+		}
+		if len(sl.Items) > 0 {
+			return fmt.Errorf("%d slices left", len(sl.Items))
+		}
+		return nil
+	})
 }
