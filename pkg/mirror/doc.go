@@ -20,5 +20,6 @@
 //
 // It does not route traffic (the proxies and the gateway do) and it does not answer DNS: the
 // ClusterSetIP is an ordinary cluster IP of the derived Service, which kube-proxy and the
-// destination service route; the clusterset.local names are for a DNS plugin (see pkg/mirror/DNS.md).
+// destination service route; the clusterset.local names are for a DNS plugin (pkg/dnsplugin
+// answers them; see its DNS.md).
 package mirror
