@@ -116,28 +116,34 @@ func (b *builder) federatedState(o objects, sp corev1.ServicePort, pods podLooku
 	}
 	out := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
 	b.memberEndpoints(out.endpoints, o, sp, mcv1alpha1.MirrorModeFederated, pods, refs)
+	b.memberEndpoints(out.endpoints, o, sp, mcv1alpha1.MirrorModeRemoteDiscovery, pods, refs)
 	return out
 }
 
 // memberEndpoints adds to out the ready endpoints of o's member slices of mode: the remote
-// members' (MirrorModeFederated), each through its cluster's gateway, or this cluster's own
-// (MirrorModeLocal), each described from its pod.
+// members' through their clusters' gateways (MirrorModeFederated) or at their pods, each
+// with the identity the slice gives it (MirrorModeRemoteDiscovery, flat), or this cluster's
+// own (MirrorModeLocal), each described from its pod.
 func (b *builder) memberEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, o objects, sp corev1.ServicePort, mode string, pods podLookup, refs func(types.NamespacedName)) {
 	for _, s := range o.slices {
 		if s.Labels[mcv1alpha1.LabelMirrorMode] != mode {
 			continue
 		}
 		var gw *gateway
-		if mode == mcv1alpha1.MirrorModeFederated {
+		var ids map[string]string
+		switch mode {
+		case mcv1alpha1.MirrorModeFederated:
 			if gw = gatewayOf(s.Annotations, s.Labels, sp.Port); gw == nil {
 				continue
 			}
+		case mcv1alpha1.MirrorModeRemoteDiscovery:
+			ids = mcv1alpha1.ParseEndpointIdentities(s.Annotations[mcv1alpha1.AnnotationEndpointIdentities])
 		}
 		// Each member names its ports as it likes: its slice's port is the one its own
 		// Service has at this number.
 		for _, p := range mcv1alpha1.ParseRemotePorts(s.Annotations[mcv1alpha1.AnnotationRemotePorts]) {
 			if p.Port == sp.Port && p.Protocol == corev1.ProtocolTCP {
-				b.addEndpoints(out, o.svc, sp, s, p.Name, gw, nil, pods, refs)
+				b.addEndpoints(out, o.svc, sp, s, p.Name, gw, ids, pods, refs)
 				break
 			}
 		}
@@ -186,6 +192,9 @@ func (b *builder) addEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, s
 		case ids != nil:
 			ep.TlsIdentity = ids[ap.Addr().String()]
 			ep.Labels[labelCluster] = svc.Labels[mcv1alpha1.LabelClusterName]
+			if c := s.Labels[mcv1alpha1.LabelClusterName]; c != "" {
+				ep.Labels[labelCluster] = c // a clusterset Service's member slice names its own
+			}
 		case e.TargetRef != nil && e.TargetRef.Kind == "Pod":
 			key := types.NamespacedName{Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name}
 			if key.Namespace == "" {

@@ -608,3 +608,27 @@ func TestClusterSetImport(t *testing.T) {
 	updateSlice(t, local)
 	byName.await(t, localEndpoint)
 }
+
+// TestClusterSetImportFlat: a flat member of a ServiceImport is its cluster's pods, called
+// directly with the identity the slice gives each.
+func TestClusterSetImportFlat(t *testing.T) {
+	ns := newNamespace(t)
+	createService(t, service(ns, "api-clusterset", func(s *corev1.Service) {
+		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}
+	}))
+	north := slice(ns, "api-clusterset", "api-clusterset-north-ipv4", 8080, endpoint("198.18.160.7", ""))
+	north.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	north.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
+	north.Labels[mcv1alpha1.LabelClusterName] = "north"
+	north.Annotations = map[string]string{
+		mcv1alpha1.AnnotationRemotePorts:        "http=80/TCP",
+		mcv1alpha1.AnnotationEndpointIdentities: "198.18.160.7=spiffe://north.meshfed.local/ns/" + ns + "/sa/api",
+	}
+	createSlice(t, north)
+	p := watchAuthority(t, "api."+ns+".svc.clusterset.local:80")
+	p.await(t, held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep("198.18.160.7:8080", labels("namespace", ns, "service", "api-clusterset", "cluster", "north"), func(e *destinationv1.Endpoint) {
+			e.TlsIdentity = "spiffe://north.meshfed.local/ns/" + ns + "/sa/api"
+		}),
+	}})
+}

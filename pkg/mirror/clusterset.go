@@ -139,7 +139,6 @@ func (r *clustersetReconciler) readRemote(ctx context.Context, s *clustersetScop
 	var slices discoveryv1.EndpointSliceList
 	if err := r.client.List(ctx, &slices, client.InNamespace(s.key.Namespace), client.MatchingLabels{
 		discoveryv1.LabelServiceName:    s.derived,
-		mcv1alpha1.LabelMirrorMode:      mcv1alpha1.MirrorModeFederated,
 		mcsv1alpha1.LabelServiceName:    s.key.Name,
 		mcv1alpha1.LabelMirroredService: "true",
 	}); err != nil {
@@ -147,8 +146,9 @@ func (r *clustersetReconciler) readRemote(ctx context.Context, s *clustersetScop
 	}
 	seen := map[string]bool{}
 	for _, sl := range slices.Items {
+		// The Links' slices (at a gateway, or flat at the remote pods), not this cluster's.
 		cluster := sl.Labels[mcsv1alpha1.LabelSourceCluster]
-		if seen[cluster] || cluster == "" || cluster == s.cluster {
+		if sl.Labels[mcv1alpha1.LabelLink] == "" || seen[cluster] || cluster == "" || cluster == s.cluster {
 			continue // one member per cluster, whatever its address types
 		}
 		e, err := mcv1alpha1.ParseExport(sl.Annotations[mcv1alpha1.AnnotationExport])

@@ -22,6 +22,7 @@ import (
 	"github.com/meshfed/meshfed/internal/testenv"
 	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/workload"
 )
 
 // export makes a ServiceExport of name on c's side.
@@ -391,6 +392,55 @@ func TestServiceImportGoesWithTheLastRemoteExport(t *testing.T) {
 		}
 		if len(sl.Items) > 0 {
 			return fmt.Errorf("%d slices left", len(sl.Items))
+		}
+		return nil
+	})
+}
+
+// TestServiceImportFlat: a flat (remote-discovery) export's member slice holds the remote
+// pods, with their identities, not a gateway: kube-proxy and meshed clients reach them
+// directly.
+func TestServiceImportFlat(t *testing.T) {
+	f := newFixture(t, readerKubeconfig, func(l *mcv1alpha1.Link) {
+		l.Spec.GatewayAddresses = nil
+		l.Spec.GatewayIdentity = "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/mesh-gateway"
+	})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "flatimp-0", Namespace: f.namespace, Annotations: map[string]string{workload.InjectAnnotation: workload.InjectEnabled}},
+		Spec:       corev1.PodSpec{ServiceAccountName: "web", Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+	}
+	if err := remoteSide.client.Create(f.ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	f.remoteService("flatimp", exported(mcv1alpha1.ExportedRemoteDiscovery))
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "flatimp-abc", Namespace: f.namespace, Labels: map[string]string{discoveryv1.LabelServiceName: "flatimp"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(8080)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses: []string{"198.18.144.41"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: f.namespace, Name: "flatimp-0"},
+		}},
+	}
+	if err := remoteSide.client.Create(f.ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	f.export(remoteSide.client, "flatimp")
+	f.awaitServiceCondition("flatimp", metav1.ConditionTrue, "Mirrored")
+	f.awaitImport("flatimp", func(si *mcsv1alpha1.ServiceImport, _ *corev1.Service, sl []discoveryv1.EndpointSlice) error {
+		if len(sl) != 1 || len(sl[0].Endpoints) != 1 {
+			return fmt.Errorf("%d slices, want one with the remote pod", len(sl))
+		}
+		s := sl[0]
+		if s.Endpoints[0].Addresses[0] != "198.18.144.41" || !*s.Endpoints[0].Conditions.Ready || *s.Ports[0].Port != 8080 {
+			return fmt.Errorf("endpoints %+v ports %+v, want the ready pod 198.18.144.41 on 8080", s.Endpoints, s.Ports)
+		}
+		if s.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeRemoteDiscovery || s.Labels[mcsv1alpha1.LabelSourceCluster] != f.link.Spec.TargetClusterName {
+			return fmt.Errorf("labels %v, want mode remote-discovery from %s", s.Labels, f.link.Spec.TargetClusterName)
+		}
+		want := "198.18.144.41=spiffe://east.meshfed.local/ns/" + f.namespace + "/sa/web"
+		if got := s.Annotations[mcv1alpha1.AnnotationEndpointIdentities]; got != want {
+			return fmt.Errorf("identities %q, want %q", got, want)
 		}
 		return nil
 	})

@@ -105,26 +105,46 @@ func desiredMember(kind memberKind, link *mcv1alpha1.Link, key mirrorKey, r remo
 		part.Ports = append(part.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port, AppProtocol: p.AppProtocol})
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: key.Namespace}, Spec: corev1.ServiceSpec{Ports: part.Ports}}
-	// A member with no ready endpoint of its own is no place to fail over to: its slice here
-	// is not ready, so that the destination service leaves that cluster out.
-	ready := r.Healthy && hasReadyEndpoint(r.Slices)
-	for _, s := range gatewaySlices(link, key, svc, ready, link.Spec.TargetClusterName+"-") {
-		s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
-		s.Annotations = map[string]string{
-			mcv1alpha1.AnnotationRemoteSvcFQName: remoteFQName(link, key),
-			mcv1alpha1.AnnotationRemotePorts:     mcv1alpha1.FormatRemotePorts(part.Ports),
+	annotations := map[string]string{mcv1alpha1.AnnotationRemotePorts: mcv1alpha1.FormatRemotePorts(part.Ports)}
+	var slices []*discoveryv1.EndpointSlice
+	if kind == importKind && modeOf(r.Service, true) == remoteDiscovery {
+		// Flat: the remote pods themselves, each with its identity, as a remote-discovery
+		// mirror's, so that meshed clients call them over mTLS and unmeshed ones through
+		// kube-proxy, with no gateway in between.
+		slices = remoteEndpointSlices(key, link.Spec.TargetClusterName, svc, r, trustDomainOf(link), link.Spec.TargetClusterName+"-")
+		for _, s := range slices {
+			s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
 		}
+	} else {
+		// A member with no ready endpoint of its own is no place to fail over to: its slice
+		// here is not ready, so that the destination service leaves that cluster out.
+		ready := r.Healthy && hasReadyEndpoint(r.Slices)
+		slices = gatewaySlices(link, key, svc, ready, link.Spec.TargetClusterName+"-")
+		for _, s := range slices {
+			s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+		}
+		annotations[mcv1alpha1.AnnotationRemoteSvcFQName] = remoteFQName(link, key)
 		if link.Spec.GatewayIdentity != "" {
-			s.Annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity] = link.Spec.GatewayIdentity
+			annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity] = link.Spec.GatewayIdentity
 		}
 		if ids := r.Service.Annotations[mcv1alpha1.AnnotationRemoteIdentities]; ids != "" {
-			s.Annotations[mcv1alpha1.AnnotationRemoteIdentities] = ids
+			annotations[mcv1alpha1.AnnotationRemoteIdentities] = ids
+		}
+	}
+	if kind == importKind {
+		// What the clusterset's members may disagree on, for the oldest export to win.
+		annotations[mcv1alpha1.AnnotationExport] = mcv1alpha1.FormatExport(exportOf(r.Export, r.Service))
+	}
+	for _, s := range slices {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		for k, v := range annotations {
+			s.Annotations[k] = v
 		}
 		if kind == importKind {
-			// What the clusterset's members may disagree on, for the oldest export to win.
 			s.Labels[mcsv1alpha1.LabelServiceName] = key.Name
 			s.Labels[mcsv1alpha1.LabelSourceCluster] = link.Spec.TargetClusterName
-			s.Annotations[mcv1alpha1.AnnotationExport] = mcv1alpha1.FormatExport(exportOf(r.Export, r.Service))
 		}
 		part.Slices = append(part.Slices, s)
 	}

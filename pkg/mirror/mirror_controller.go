@@ -73,7 +73,7 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 	if why == nil {
 		imported, why = isImported(&link, remoteSvc)
 	}
-	if (mode == viaGateway || member || imported) && !r.gateways.alive(key.Link) {
+	if (mode == viaGateway || member || (imported && mode != remoteDiscovery)) && !r.gateways.alive(key.Link) {
 		// The way to the remote's pods is down: its mirrors stay, their endpoints not ready.
 		remoteSvc.Healthy = false
 	}
