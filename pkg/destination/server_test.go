@@ -508,6 +508,36 @@ func TestStateForgotten(t *testing.T) {
 	})
 }
 
+// eastMemberSlice is the slice the link controller writes for east's member "web" of the
+// clusterset Service svc (federated or derived from a ServiceImport): at east's gateway.
+func eastMemberSlice(ns, svc string) *discoveryv1.EndpointSlice {
+	east := slice(ns, svc, svc+"-east-ipv4", 4143, endpoint("198.18.200.1", ""))
+	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+	east.Labels[mcv1alpha1.LabelClusterName] = "east"
+	east.Annotations = map[string]string{
+		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
+		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
+	}
+	return east
+}
+
+// viaEastGateway is what a proxy holds for svc's port 80 when east's member, through its
+// gateway, is all there is.
+func viaEastGateway(ns, svc string) held {
+	return held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep("198.18.200.1:4143", labels("namespace", ns, "service", svc, "cluster", "east"), func(e *destinationv1.Endpoint) {
+			e.Gateway = &destinationv1.Gateway{
+				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
+				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+				Authority:   "web." + ns + ".svc.cluster.local:80",
+				Cluster:     "east",
+			}
+		}),
+	}}
+}
+
 // TestFederatedFailover: a federated Service sends its local member's endpoints while any is
 // ready, the other clusters' gateways when none is, and the local ones again when they are back.
 func TestFederatedFailover(t *testing.T) {
@@ -520,30 +550,12 @@ func TestFederatedFailover(t *testing.T) {
 	createService(t, service(ns, "web-federated", func(s *corev1.Service) {
 		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}
 	}))
-	east := slice(ns, "web-federated", "web-federated-east-ipv4", 4143, endpoint("198.18.200.1", ""))
-	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
-	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
-	east.Labels[mcv1alpha1.LabelClusterName] = "east"
-	east.Annotations = map[string]string{
-		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
-		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
-		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
-	}
-	createSlice(t, east)
+	createSlice(t, eastMemberSlice(ns, "web-federated"))
 
 	localEndpoint := held{exists: true, endpoints: []*destinationv1.Endpoint{
 		ep(ipPort(ns, 1, 8080), labels("service", "web"), ofPod(ns, "web-a", "web", "deployment/web", true)),
 	}}
-	viaEast := held{exists: true, endpoints: []*destinationv1.Endpoint{
-		ep("198.18.200.1:4143", labels("namespace", ns, "service", "web-federated", "cluster", "east"), func(e *destinationv1.Endpoint) {
-			e.Gateway = &destinationv1.Gateway{
-				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
-				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
-				Authority:   "web." + ns + ".svc.cluster.local:80",
-				Cluster:     "east",
-			}
-		}),
-	}}
+	viaEast := viaEastGateway(ns, "web-federated")
 	p := watchAuthority(t, "web-federated."+ns+".svc.cluster.local:80")
 	p.await(t, localEndpoint)
 
@@ -570,30 +582,12 @@ func TestClusterSetImport(t *testing.T) {
 	local.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeLocal
 	local.Annotations = map[string]string{mcv1alpha1.AnnotationRemotePorts: "http=80/TCP"}
 	local = createSlice(t, local)
-	east := slice(ns, "web-clusterset", "web-clusterset-east-ipv4", 4143, endpoint("198.18.200.1", ""))
-	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
-	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
-	east.Labels[mcv1alpha1.LabelClusterName] = "east"
-	east.Annotations = map[string]string{
-		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
-		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
-		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
-	}
-	createSlice(t, east)
+	createSlice(t, eastMemberSlice(ns, "web-clusterset"))
 
 	localEndpoint := held{exists: true, endpoints: []*destinationv1.Endpoint{
 		ep(ipPort(ns, 1, 8080), labels("service", "web-clusterset"), ofPod(ns, "web-a", "web", "deployment/web", true)),
 	}}
-	viaEast := held{exists: true, endpoints: []*destinationv1.Endpoint{
-		ep("198.18.200.1:4143", labels("namespace", ns, "service", "web-clusterset", "cluster", "east"), func(e *destinationv1.Endpoint) {
-			e.Gateway = &destinationv1.Gateway{
-				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
-				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
-				Authority:   "web." + ns + ".svc.cluster.local:80",
-				Cluster:     "east",
-			}
-		}),
-	}}
+	viaEast := viaEastGateway(ns, "web-clusterset")
 	byName := watchAuthority(t, "web."+ns+".svc.clusterset.local:80")
 	byIP := watchAddress(t, derived.Spec.ClusterIP+":80")
 	byName.await(t, localEndpoint)

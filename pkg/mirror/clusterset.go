@@ -249,32 +249,10 @@ func (r *clustersetReconciler) applyLocalSlices(ctx context.Context, s *clusters
 		want = localSlices(s, own.Items)
 	}
 	keep := map[string]bool{}
+	mine := func(obj client.Object) bool { return ownedByClusterset(obj, s.key) }
 	for _, w := range want {
 		keep[w.Name] = true
-		var cur discoveryv1.EndpointSlice
-		err := r.client.Get(ctx, client.ObjectKeyFromObject(w), &cur)
-		switch {
-		case apierrors.IsNotFound(err):
-			if err := r.client.Create(ctx, w); err != nil {
-				return err
-			}
-			continue
-		case err != nil:
-			return err
-		case !ownedByClusterset(&cur, s.key):
-			return conflict("EndpointSlice", w)
-		case cur.AddressType != w.AddressType:
-			if err := r.client.Delete(ctx, &cur); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-			return fmt.Errorf("slice %s/%s changed address type: recreating it", w.Namespace, w.Name)
-		}
-		if apiequality.Semantic.DeepEqual(cur.Labels, w.Labels) && apiequality.Semantic.DeepEqual(cur.Annotations, w.Annotations) &&
-			apiequality.Semantic.DeepEqual(cur.Endpoints, w.Endpoints) && apiequality.Semantic.DeepEqual(cur.Ports, w.Ports) {
-			continue
-		}
-		cur.Labels, cur.Annotations, cur.Endpoints, cur.Ports = w.Labels, w.Annotations, w.Endpoints, w.Ports
-		if err := r.client.Update(ctx, &cur); err != nil {
+		if err := applySlice(ctx, r.client, w, mine); err != nil {
 			return err
 		}
 	}

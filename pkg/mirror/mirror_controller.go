@@ -331,10 +331,18 @@ func serviceUpToDate(cur, want *corev1.Service) bool {
 }
 
 func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *discoveryv1.EndpointSlice) error {
+	return applySlice(ctx, r.client, want, func(obj client.Object) bool { return owned(obj, key) })
+}
+
+// applySlice creates or updates one EndpointSlice that mine says is the caller's, and writes
+// nothing when it is as wanted. A slice of that name that is not the caller's is a conflict;
+// one of another address type (immutable) is deleted, and its deletion's event brings the
+// pass that makes it anew.
+func applySlice(ctx context.Context, c client.Client, want *discoveryv1.EndpointSlice, mine func(client.Object) bool) error {
 	var cur discoveryv1.EndpointSlice
-	err := r.client.Get(ctx, client.ObjectKeyFromObject(want), &cur)
+	err := c.Get(ctx, client.ObjectKeyFromObject(want), &cur)
 	if apierrors.IsNotFound(err) {
-		if err := r.client.Create(ctx, want); err != nil {
+		if err := c.Create(ctx, want); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return conflict("EndpointSlice", want)
 			}
@@ -345,11 +353,11 @@ func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *
 	if err != nil {
 		return err
 	}
-	if !owned(&cur, key) {
+	if !mine(&cur) {
 		return conflict("EndpointSlice", want)
 	}
 	if cur.AddressType != want.AddressType {
-		return r.client.Delete(ctx, &cur) // immutable: the next pass creates it anew
+		return client.IgnoreNotFound(c.Delete(ctx, &cur))
 	}
 	if apiequality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
 		apiequality.Semantic.DeepEqual(cur.Annotations, want.Annotations) &&
@@ -358,7 +366,7 @@ func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *
 		return nil
 	}
 	cur.Labels, cur.Annotations, cur.Endpoints, cur.Ports = want.Labels, want.Annotations, want.Endpoints, want.Ports
-	return r.client.Update(ctx, &cur)
+	return c.Update(ctx, &cur)
 }
 
 func conflict(kind string, obj client.Object) error {
