@@ -65,7 +65,7 @@ $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC): hack/tools/protoc-gen/go.mod hack/tools/
 generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate the API's deepcopy code, the CRDs in deploy/crds and the gRPC code from proto/.
 	$(CONTROLLER_GEN) object:headerFile="" paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=deploy/crds
-	cp deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/
+	cp deploy/crds/about.k8s.io_*.yaml deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/
 	protoc --proto_path=proto \
 		--plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=module=github.com/meshfed/meshfed \
 		--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=. --go-grpc_opt=module=github.com/meshfed/meshfed \

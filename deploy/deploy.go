@@ -39,6 +39,7 @@ const chartTemplates = "charts/meshfed/templates/"
 // controlplaneOrder is the order to apply the control plane's manifests in.
 var controlplaneOrder = []string{
 	chartTemplates + "namespace.yaml",
+	chartTemplates + "clusterproperties.yaml",
 	chartTemplates + "identity.yaml",
 	chartTemplates + "destination.yaml",
 	chartTemplates + "injector.yaml",
@@ -58,15 +59,22 @@ var multiclusterOrder = []string{
 }
 
 // CRDs returns every CustomResourceDefinition: this repository's, one file each in the order
-// of their names, then the MCS API's ServiceExport.
+// of their names, then the MCS API's ServiceExport and ServiceImport.
 func CRDs() []Manifest {
-	return append(mustRead(crds, globbed(crds, "crds/*.yaml")), serviceExportCRD())
+	return append(mustRead(crds, globbed(crds, "crds/*.yaml")), mcsCRDs()...)
 }
 
 // MulticlusterCRDs returns the CRDs `mesh multicluster install` prints: the Link, then the
-// MCS API's ServiceExport.
+// MCS API's ServiceExport and ServiceImport.
 func MulticlusterCRDs() []Manifest {
-	return append(mustRead(crds, globbed(crds, "crds/multicluster.meshfed.io_*.yaml")), serviceExportCRD())
+	return append(mustRead(crds, globbed(crds, "crds/multicluster.meshfed.io_*.yaml")), mcsCRDs()...)
+}
+
+// ControlPlaneCRDs returns the CRDs `mesh install --crds` prints: the ClusterProperty
+// (about.k8s.io, KEP-2149), as `mesh install` writes the cluster's name and clusterset in
+// two of them, then the policy CRDs.
+func ControlPlaneCRDs() []Manifest {
+	return append(mustRead(crds, globbed(crds, "crds/about.k8s.io_*.yaml")), PolicyCRDs()...)
 }
 
 // PolicyCRDs returns the CRDs of policy.meshfed.io, in the order of their names. Other
@@ -75,10 +83,14 @@ func PolicyCRDs() []Manifest {
 	return mustRead(crds, globbed(crds, "crds/policy.meshfed.io_*.yaml"))
 }
 
-// serviceExportCRD is the MCS API's ServiceExport, as its module ships it: a cluster that
-// exports with it needs the CRD, and meshfed reads it.
-func serviceExportCRD() Manifest {
-	return Manifest{Path: "sigs.k8s.io/mcs-api/config/crd/multicluster.x-k8s.io_serviceexports.yaml", Data: mcscrd.ServiceExportCRD}
+// mcsCRDs are the MCS API's ServiceExport and ServiceImport, as its module ships them: a
+// cluster that exports with a ServiceExport needs its CRD, and the link controller reads
+// them and writes a ServiceImport per clusterset service.
+func mcsCRDs() []Manifest {
+	return []Manifest{
+		{Path: "sigs.k8s.io/mcs-api/config/crd/multicluster.x-k8s.io_serviceexports.yaml", Data: mcscrd.ServiceExportCRD},
+		{Path: "sigs.k8s.io/mcs-api/config/crd/multicluster.x-k8s.io_serviceimports.yaml", Data: mcscrd.ServiceImportCRD},
+	}
 }
 
 // Multicluster returns the manifests of `mesh multicluster install`, CRDs excluded, in the
@@ -95,6 +107,9 @@ type ControlPlaneValues struct {
 	// ClusterName is the name the federation knows the cluster by. It makes the default
 	// trust domain; the manifests need it no other way.
 	ClusterName string
+	// ClusterSet is the name of the clusterset the cluster is a member of (KEP-2149),
+	// written with ClusterName in the cluster's ClusterProperties.
+	ClusterSet string
 	// TrustDomain is the cluster's, as its issuer was made for; empty means
 	// <ClusterName>.meshfed.local.
 	TrustDomain string
@@ -105,10 +120,15 @@ type ControlPlaneValues struct {
 	InjectorCABundle []byte
 }
 
+// DefaultClusterSet is the clusterset's name unless one is given (`mesh install
+// --clusterset`, the chart's clusterSet): one name for every cluster that takes it.
+const DefaultClusterSet = "meshfed"
+
 // chartValues is v as the chart's templates read it: .Values.<name>, as Helm hands them.
 func (v ControlPlaneValues) chartValues() map[string]any {
 	return map[string]any{"Values": map[string]any{
 		"clusterName": v.ClusterName,
+		"clusterSet":  v.ClusterSet,
 		"trustDomain": v.TrustDomain,
 		"registry":    v.Registry,
 		"version":     v.Version,

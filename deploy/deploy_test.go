@@ -44,13 +44,13 @@ func TestCRDsArePartitioned(t *testing.T) {
 	for _, m := range CRDs() {
 		all = append(all, m.Path)
 	}
-	for _, m := range append(MulticlusterCRDs(), PolicyCRDs()...) {
+	for _, m := range append(MulticlusterCRDs(), ControlPlaneCRDs()...) {
 		parts = append(parts, m.Path)
 	}
 	slices.Sort(all)
 	slices.Sort(parts)
 	if !slices.Equal(all, parts) {
-		t.Errorf("CRDs() %v, MulticlusterCRDs() and PolicyCRDs() %v: give each CRD of deploy/crds to one list", all, parts)
+		t.Errorf("CRDs() %v, MulticlusterCRDs() and ControlPlaneCRDs() %v: give each CRD of deploy/crds to one list", all, parts)
 	}
 	if len(PolicyCRDs()) != 4 {
 		t.Errorf("%d policy CRDs, want 4 (Server, AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication)", len(PolicyCRDs()))
@@ -59,7 +59,7 @@ func TestCRDsArePartitioned(t *testing.T) {
 
 // Every document parses and names its kind and name: what kubectl apply needs.
 func TestManifestsParse(t *testing.T) {
-	cp, err := ControlPlane(ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", TrustDomain: "west.meshfed.local", HA: true}) // HA: every file holds something
+	cp, err := ControlPlane(ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", ClusterName: "west", ClusterSet: "meshfed", TrustDomain: "west.meshfed.local", HA: true}) // HA, names: every file holds something
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,8 @@ func TestManifestsParse(t *testing.T) {
 }
 
 // The chart's values are the ones ControlPlane hands the templates, with the defaults of
-// `mesh install`: a value added to one side only would render differently in Helm.
+// `mesh install` (its images and --clusterset): a value added to one side only would render
+// differently in Helm.
 func TestChartValues(t *testing.T) {
 	data, err := fs.ReadFile(controlplane, "charts/meshfed/values.yaml")
 	if err != nil {
@@ -104,22 +105,22 @@ func TestChartValues(t *testing.T) {
 	if err := yaml.Unmarshal(data, &chart); err != nil {
 		t.Fatal(err)
 	}
-	ours := ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev"}.chartValues()["Values"].(map[string]any)
+	ours := ControlPlaneValues{Registry: "ghcr.io/meshfed", Version: "dev", ClusterSet: DefaultClusterSet}.chartValues()["Values"].(map[string]any)
 	if !maps.Equal(chart, ours) {
 		t.Errorf("values.yaml %v; ControlPlane's (with mesh install's default images) %v", chart, ours)
 	}
 }
 
-// The chart's CRDs are deploy/crds' policy CRDs, which `mesh install --crds` prints: crds/
-// holds copies, as Helm reads the chart's folder alone. After make generate, copy them:
-// cp deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/
+// The chart's CRDs are deploy/crds' ClusterProperty and policy CRDs, which `mesh install
+// --crds` prints: crds/ holds copies, as Helm reads the chart's folder alone. make generate
+// copies them.
 func TestChartCRDs(t *testing.T) {
 	copies, err := filepath.Glob("charts/meshfed/crds/*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]byte{}
-	for _, m := range PolicyCRDs() {
+	for _, m := range ControlPlaneCRDs() {
 		want[path.Base(m.Path)] = m.Data
 	}
 	got := map[string][]byte{}
@@ -131,6 +132,6 @@ func TestChartCRDs(t *testing.T) {
 		got[filepath.Base(c)] = b
 	}
 	if !maps.EqualFunc(got, want, bytes.Equal) {
-		t.Errorf("deploy/charts/meshfed/crds differs from the policy CRDs of deploy/crds: cp deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/ (and remove any other file there)")
+		t.Errorf("deploy/charts/meshfed/crds differs from the ClusterProperty and policy CRDs of deploy/crds: cp deploy/crds/about.k8s.io_*.yaml deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/ (and remove any other file there)")
 	}
 }

@@ -31,6 +31,7 @@ func run(args []string) error {
 	metricsAddr := fs.String("metrics-bind-address", ":9990", "address of the Prometheus metrics endpoint; 0 to disable")
 	probeAddr := fs.String("health-probe-bind-address", ":9991", "address of /healthz and /readyz")
 	workers := fs.Int("workers", 8, "remote Services reconciled at once")
+	clusterName := fs.String("cluster-name", "", "this cluster's name in its clusterset, where no ClusterProperty cluster.clusterset.k8s.io says it (mesh install writes one)")
 	membersURL := fs.String("gateway-members-url", "http://mesh-gateway-admin.mesh-multicluster.svc:4191/members", "the local gateway's view of the gateways' gossip pool, which says in about a second that a linked cluster's gateway died; empty: the Links' probes alone")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,7 +72,7 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	opts := mirror.Options{Workers: *workers}
+	opts := mirror.Options{Workers: *workers, ClusterName: *clusterName}
 	if *membersURL != "" {
 		opts.GatewayMembers = mirror.FetchGatewayMembers(*membersURL)
 	}

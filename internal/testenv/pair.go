@@ -107,7 +107,8 @@ func (c *Cluster) Kubeconfig(user envtest.User) ([]byte, error) {
 }
 
 // SetUpReader gives user the RBAC `mesh multicluster install` gives the remote reader: read
-// Services, Pods, EndpointSlices and ServiceExports, nothing else.
+// Services, Pods, EndpointSlices and ServiceExports, and get the cluster's ClusterProperty,
+// nothing else.
 func SetUpReader(ctx context.Context, c client.Client, user string) error {
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "meshfed-remote-reader"},
@@ -115,6 +116,7 @@ func SetUpReader(ctx context.Context, c client.Client, user string) error {
 			{APIGroups: []string{""}, Resources: []string{"services", "pods"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"about.k8s.io"}, Resources: []string{"clusterproperties"}, ResourceNames: []string{"cluster.clusterset.k8s.io"}, Verbs: []string{"get"}},
 		},
 	}
 	binding := &rbacv1.ClusterRoleBinding{

@@ -98,34 +98,56 @@ func (b *builder) serviceState(o objects, port int32, pods podLookup, refs func(
 	return out
 }
 
-// federatedState is the state of a federated Service's port: its local member's endpoints
-// while any is ready, so that traffic stays in the cluster; else every other member's, each
-// through its cluster's gateway.
+// federatedState is the state of a clusterset Service's port (a federated Service, or the
+// Service derived from a ServiceImport): its local member's endpoints while any is ready, so
+// that traffic stays in the cluster; else every other member's, each through its cluster's
+// gateway. A federated Service's local member is the Service it is named after; a
+// ServiceImport's is in its own slices (mode local), copied from the exported Service's.
 func (b *builder) federatedState(o objects, sp corev1.ServicePort, pods podLookup, refs func(types.NamespacedName)) state {
 	if m := o.member; m != nil && m.svc != nil && m.svc.Labels[mcv1alpha1.LabelFederated] == mcv1alpha1.FederatedMember {
 		if local := b.serviceState(*m, sp.Port, pods, refs); len(local.endpoints) > 0 {
 			return local
 		}
 	}
+	local := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
+	b.memberEndpoints(local.endpoints, o, sp, mcv1alpha1.MirrorModeLocal, pods, refs)
+	if len(local.endpoints) > 0 {
+		return local
+	}
 	out := state{exists: true, endpoints: map[netip.AddrPort]*destinationv1.Endpoint{}}
+	b.memberEndpoints(out.endpoints, o, sp, mcv1alpha1.MirrorModeFederated, pods, refs)
+	b.memberEndpoints(out.endpoints, o, sp, mcv1alpha1.MirrorModeRemoteDiscovery, pods, refs)
+	return out
+}
+
+// memberEndpoints adds to out the ready endpoints of o's member slices of mode: the remote
+// members' through their clusters' gateways (MirrorModeFederated) or at their pods, each
+// with the identity the slice gives it (MirrorModeRemoteDiscovery, flat), or this cluster's
+// own (MirrorModeLocal), each described from its pod.
+func (b *builder) memberEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, o objects, sp corev1.ServicePort, mode string, pods podLookup, refs func(types.NamespacedName)) {
 	for _, s := range o.slices {
-		if s.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModeFederated {
+		if s.Labels[mcv1alpha1.LabelMirrorMode] != mode {
 			continue
 		}
-		gw := gatewayOf(s.Annotations, s.Labels, sp.Port)
-		if gw == nil {
-			continue
+		var gw *gateway
+		var ids map[string]string
+		switch mode {
+		case mcv1alpha1.MirrorModeFederated:
+			if gw = gatewayOf(s.Annotations, s.Labels, sp.Port); gw == nil {
+				continue
+			}
+		case mcv1alpha1.MirrorModeRemoteDiscovery:
+			ids = mcv1alpha1.ParseEndpointIdentities(s.Annotations[mcv1alpha1.AnnotationEndpointIdentities])
 		}
 		// Each member names its ports as it likes: its slice's port is the one its own
 		// Service has at this number.
 		for _, p := range mcv1alpha1.ParseRemotePorts(s.Annotations[mcv1alpha1.AnnotationRemotePorts]) {
 			if p.Port == sp.Port && p.Protocol == corev1.ProtocolTCP {
-				b.addEndpoints(out.endpoints, o.svc, sp, s, p.Name, gw, nil, pods, refs)
+				b.addEndpoints(out, o.svc, sp, s, p.Name, gw, ids, pods, refs)
 				break
 			}
 		}
 	}
-	return out
 }
 
 // addEndpoints adds to out the ready endpoints of s, a slice of svc, on its port named
@@ -170,6 +192,9 @@ func (b *builder) addEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint, s
 		case ids != nil:
 			ep.TlsIdentity = ids[ap.Addr().String()]
 			ep.Labels[labelCluster] = svc.Labels[mcv1alpha1.LabelClusterName]
+			if c := s.Labels[mcv1alpha1.LabelClusterName]; c != "" {
+				ep.Labels[labelCluster] = c // a clusterset Service's member slice names its own
+			}
 		case e.TargetRef != nil && e.TargetRef.Kind == "Pod":
 			key := types.NamespacedName{Namespace: e.TargetRef.Namespace, Name: e.TargetRef.Name}
 			if key.Namespace == "" {

@@ -16,6 +16,9 @@ const (
 	Port = 8086
 	// DefaultClusterDomain is the cluster's DNS domain unless told otherwise.
 	DefaultClusterDomain = "cluster.local"
+	// ClusterSetDomain is the clusterset's DNS domain (KEP-1645): <svc>.<ns>.svc.clusterset.local
+	// names a ServiceImport.
+	ClusterSetDomain = "clusterset.local"
 	// DefaultWeight is the weight of an ordinary endpoint (see Endpoint.weight).
 	DefaultWeight = 10000
 	// ServiceAccount is the destination service's own, which names its serving certificate.

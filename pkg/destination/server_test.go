@@ -508,6 +508,36 @@ func TestStateForgotten(t *testing.T) {
 	})
 }
 
+// eastMemberSlice is the slice the link controller writes for east's member "web" of the
+// clusterset Service svc (federated or derived from a ServiceImport): at east's gateway.
+func eastMemberSlice(ns, svc string) *discoveryv1.EndpointSlice {
+	east := slice(ns, svc, svc+"-east-ipv4", 4143, endpoint("198.18.200.1", ""))
+	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+	east.Labels[mcv1alpha1.LabelClusterName] = "east"
+	east.Annotations = map[string]string{
+		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
+		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
+	}
+	return east
+}
+
+// viaEastGateway is what a proxy holds for svc's port 80 when east's member, through its
+// gateway, is all there is.
+func viaEastGateway(ns, svc string) held {
+	return held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep("198.18.200.1:4143", labels("namespace", ns, "service", svc, "cluster", "east"), func(e *destinationv1.Endpoint) {
+			e.Gateway = &destinationv1.Gateway{
+				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
+				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
+				Authority:   "web." + ns + ".svc.cluster.local:80",
+				Cluster:     "east",
+			}
+		}),
+	}}
+}
+
 // TestFederatedFailover: a federated Service sends its local member's endpoints while any is
 // ready, the other clusters' gateways when none is, and the local ones again when they are back.
 func TestFederatedFailover(t *testing.T) {
@@ -520,30 +550,12 @@ func TestFederatedFailover(t *testing.T) {
 	createService(t, service(ns, "web-federated", func(s *corev1.Service) {
 		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}
 	}))
-	east := slice(ns, "web-federated", "web-federated-east-ipv4", 4143, endpoint("198.18.200.1", ""))
-	east.Labels[mcv1alpha1.LabelMirroredService] = "true"
-	east.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
-	east.Labels[mcv1alpha1.LabelClusterName] = "east"
-	east.Annotations = map[string]string{
-		mcv1alpha1.AnnotationRemoteSvcFQName:       "web." + ns + ".svc.cluster.local",
-		mcv1alpha1.AnnotationRemoteGatewayIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
-		mcv1alpha1.AnnotationRemotePorts:           "http=80/TCP",
-	}
-	createSlice(t, east)
+	createSlice(t, eastMemberSlice(ns, "web-federated"))
 
 	localEndpoint := held{exists: true, endpoints: []*destinationv1.Endpoint{
 		ep(ipPort(ns, 1, 8080), labels("service", "web"), ofPod(ns, "web-a", "web", "deployment/web", true)),
 	}}
-	viaEast := held{exists: true, endpoints: []*destinationv1.Endpoint{
-		ep("198.18.200.1:4143", labels("namespace", ns, "service", "web-federated", "cluster", "east"), func(e *destinationv1.Endpoint) {
-			e.Gateway = &destinationv1.Gateway{
-				Address:     socketAddress(netip.MustParseAddrPort("198.18.200.1:4143")),
-				TlsIdentity: "spiffe://east.meshfed.local/ns/mesh-multicluster/sa/meshfed-gateway",
-				Authority:   "web." + ns + ".svc.cluster.local:80",
-				Cluster:     "east",
-			}
-		}),
-	}}
+	viaEast := viaEastGateway(ns, "web-federated")
 	p := watchAuthority(t, "web-federated."+ns+".svc.cluster.local:80")
 	p.await(t, localEndpoint)
 
@@ -554,4 +566,63 @@ func TestFederatedFailover(t *testing.T) {
 	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a")}
 	updateSlice(t, local)
 	p.await(t, localEndpoint)
+}
+
+// TestClusterSetImport: the Service derived from a ServiceImport is routed as a federated one,
+// by its clusterset.local name and by its ClusterSetIP: this cluster's own member (its slice
+// of mode local) while any endpoint is ready, else the other clusters' through their gateways.
+func TestClusterSetImport(t *testing.T) {
+	ns := newNamespace(t)
+	createPod(t, pod(ns, "web-a", withProxy, withSA("web"), ownedBy("ReplicaSet", "web-5d8f9c")), "")
+	derived := createService(t, service(ns, "web-clusterset", func(s *corev1.Service) {
+		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated, "multicluster.kubernetes.io/service-name": "web"}
+	}))
+	local := slice(ns, "web-clusterset", "web-clusterset-west-ipv4", 8080, endpoint(ip(ns, 1), "web-a"))
+	local.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	local.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeLocal
+	local.Annotations = map[string]string{mcv1alpha1.AnnotationRemotePorts: "http=80/TCP"}
+	local = createSlice(t, local)
+	createSlice(t, eastMemberSlice(ns, "web-clusterset"))
+
+	localEndpoint := held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep(ipPort(ns, 1, 8080), labels("service", "web-clusterset"), ofPod(ns, "web-a", "web", "deployment/web", true)),
+	}}
+	viaEast := viaEastGateway(ns, "web-clusterset")
+	byName := watchAuthority(t, "web."+ns+".svc.clusterset.local:80")
+	byIP := watchAddress(t, derived.Spec.ClusterIP+":80")
+	byName.await(t, localEndpoint)
+	byIP.await(t, localEndpoint)
+
+	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a", notReady)}
+	local = updateSlice(t, local)
+	byName.await(t, viaEast)
+	byIP.await(t, viaEast)
+
+	local.Endpoints = []discoveryv1.Endpoint{endpoint(ip(ns, 1), "web-a")}
+	updateSlice(t, local)
+	byName.await(t, localEndpoint)
+}
+
+// TestClusterSetImportFlat: a flat member of a ServiceImport is its cluster's pods, called
+// directly with the identity the slice gives each.
+func TestClusterSetImportFlat(t *testing.T) {
+	ns := newNamespace(t)
+	createService(t, service(ns, "api-clusterset", func(s *corev1.Service) {
+		s.Labels = map[string]string{mcv1alpha1.LabelMirroredService: "true", mcv1alpha1.LabelMirrorMode: mcv1alpha1.MirrorModeFederated}
+	}))
+	north := slice(ns, "api-clusterset", "api-clusterset-north-ipv4", 8080, endpoint("198.18.160.7", ""))
+	north.Labels[mcv1alpha1.LabelMirroredService] = "true"
+	north.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
+	north.Labels[mcv1alpha1.LabelClusterName] = "north"
+	north.Annotations = map[string]string{
+		mcv1alpha1.AnnotationRemotePorts:        "http=80/TCP",
+		mcv1alpha1.AnnotationEndpointIdentities: "198.18.160.7=spiffe://north.meshfed.local/ns/" + ns + "/sa/api",
+	}
+	createSlice(t, north)
+	p := watchAuthority(t, "api."+ns+".svc.clusterset.local:80")
+	p.await(t, held{exists: true, endpoints: []*destinationv1.Endpoint{
+		ep("198.18.160.7:8080", labels("namespace", ns, "service", "api-clusterset", "cluster", "north"), func(e *destinationv1.Endpoint) {
+			e.TlsIdentity = "spiffe://north.meshfed.local/ns/" + ns + "/sa/api"
+		}),
+	}})
 }

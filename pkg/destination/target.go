@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	destinationv1 "github.com/meshfed/meshfed/pkg/apis/destination/v1"
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
 // maxAuthorityBytes bounds an authority before it is parsed: a DNS name and a port.
@@ -76,7 +77,9 @@ func parseSocketAddress(a *destinationv1.SocketAddress) (netip.AddrPort, error) 
 // parseAuthority reads host:port. An IP host is an address target; a host naming a Service
 // in one of the forms cluster DNS answers (<svc>.<ns>, <svc>.<ns>.svc,
 // <svc>.<ns>.svc.<clusterDomain>, with or without a final dot, in any case) is a service
-// target; any other DNS name is not in the mesh.
+// target; so is a clusterset service's name (<svc>.<ns>.svc.clusterset.local, KEP-1645),
+// whose target is the Service derived from its ServiceImport, <svc>-clusterset; any other
+// DNS name is not in the mesh.
 func parseAuthority(authority, clusterDomain string) (target, error) {
 	if len(authority) > maxAuthorityBytes {
 		return target{}, fmt.Errorf("is %d bytes; a DNS name and a port are at most %d", len(authority), maxAuthorityBytes)
@@ -96,13 +99,16 @@ func parseAuthority(authority, clusterDomain string) (target, error) {
 	if errs := validation.IsDNS1123Subdomain(host); len(errs) > 0 {
 		return target{}, fmt.Errorf("host %q is not a DNS name: %s", host, strings.Join(errs, "; "))
 	}
-	rest := host
-	if r, ok := strings.CutSuffix(rest, ".svc."+clusterDomain); ok {
+	rest, suffix := host, ""
+	if r, ok := strings.CutSuffix(rest, ".svc."+ClusterSetDomain); ok && clusterDomain != ClusterSetDomain {
+		rest, suffix = r, mcv1alpha1.ClusterSetSuffix
+	} else if r, ok := strings.CutSuffix(rest, ".svc."+clusterDomain); ok {
 		rest = r
 	} else if r, ok := strings.CutSuffix(rest, ".svc"); ok {
 		rest = r
 	}
 	name, ns, ok := strings.Cut(rest, ".")
+	name += suffix
 	if !ok || strings.Contains(ns, ".") || len(validation.IsDNS1035Label(name)) > 0 || len(validation.IsDNS1123Label(ns)) > 0 {
 		return target{}, nil // a name, but not one of a Service here: not in the mesh
 	}

@@ -29,7 +29,9 @@ func TestParseAuthority(t *testing.T) {
 		{"example.com:443", target{service: types.NamespacedName{Namespace: "com", Name: "example"}, port: 443}, ""},
 		{"api.example.com:443", target{}, ""},
 		{"web:80", target{}, ""},
-		{"web.shop.svc.clusterset.local:80", target{}, ""},
+		{"web.shop.svc.clusterset.local:80", target{service: types.NamespacedName{Namespace: "shop", Name: "web-clusterset"}, port: 80}, ""},
+		{"WEB.shop.svc.clusterset.local.:80", target{service: types.NamespacedName{Namespace: "shop", Name: "web-clusterset"}, port: 80}, ""},
+		{strings.Repeat("a", 60) + ".shop.svc.clusterset.local:80", target{}, ""}, // no derived Service can have that name
 		{"web-0.web.shop.svc.cluster.local:80", target{}, ""},
 		{"1web.shop:80", target{}, ""}, // not a Service name: those start with a letter
 		// Refused.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -45,7 +46,9 @@ func modeOf(svc *corev1.Service, hasServiceExport bool) exportMode {
 type remoteService struct {
 	Service          *corev1.Service // nil when the remote has none
 	HasServiceExport bool
-	Slices           []discoveryv1.EndpointSlice
+	// Export is the remote's ServiceExport of the Service, if it has one.
+	Export *mcsv1alpha1.ServiceExport
+	Slices []discoveryv1.EndpointSlice
 	// Pods are the remote pods behind Slices, by address; MissingPods says some endpoint's
 	// pod is not read yet.
 	Pods        map[string]*corev1.Pod
@@ -76,7 +79,10 @@ type mirrorSet struct {
 	Slices []*discoveryv1.EndpointSlice
 	// Federated is the remote Service's part of its federated Service, if it is a member.
 	// A member need not be exported: Service is then nil.
-	Federated *federatedPart
+	Federated *memberPart
+	// Import is the remote Service's part of its clusterset service, if a ServiceExport
+	// exports it: a slice of the ServiceImport's derived Service (see clusterset.go).
+	Import *memberPart
 }
 
 // wanted decides whether a remote Service is mirrored under link: nil when it is not exported
@@ -129,7 +135,7 @@ func desiredMirrors(link *mcv1alpha1.Link, key mirrorKey, mode exportMode, r rem
 		svc.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
 		// Flat: the remote pods themselves, hostnames included, so a headless mirror resolves
 		// web-0.<svc>-<cluster> to the pod.
-		set.Slices = remoteEndpointSlices(key, cluster, svc, r, trustDomainOf(link))
+		set.Slices = remoteEndpointSlices(key, cluster, svc, r, trustDomainOf(link), "remote-")
 	case headless:
 		// Through the gateway, one Service per pod, each at the gateway; the mirror's endpoints
 		// are their cluster IPs under the pods' hostnames.
@@ -258,11 +264,12 @@ func trustDomainOf(link *mcv1alpha1.Link) string {
 	return id.TrustDomain
 }
 
-// remoteEndpointSlices copy the remote pods' endpoints, one local slice per address type.
+// remoteEndpointSlices copy the remote pods' endpoints, one local slice per address type,
+// named "<svc>-<prefix><type>".
 // Their readiness is the remote's, and false while the remote cannot be reached. With the
 // remote's trust domain known, each slice says the identity of every meshed pod in it, and a
 // pod not read yet waits, not ready.
-func remoteEndpointSlices(key mirrorKey, cluster string, svc *corev1.Service, r remoteService, trustDomain string) []*discoveryv1.EndpointSlice {
+func remoteEndpointSlices(key mirrorKey, cluster string, svc *corev1.Service, r remoteService, trustDomain, prefix string) []*discoveryv1.EndpointSlice {
 	byType := map[discoveryv1.AddressType][]discoveryv1.Endpoint{}
 	portsByType := map[discoveryv1.AddressType][]discoveryv1.EndpointPort{}
 	identities := map[discoveryv1.AddressType]map[string]string{}
@@ -299,7 +306,7 @@ func remoteEndpointSlices(key mirrorKey, cluster string, svc *corev1.Service, r 
 		eps := byType[t]
 		sort.Slice(eps, func(i, j int) bool { return eps[i].Addresses[0] < eps[j].Addresses[0] })
 		slice := &discoveryv1.EndpointSlice{
-			ObjectMeta:  sliceMeta(key, cluster, svc, "remote-"+typeSuffix(t)),
+			ObjectMeta:  sliceMeta(key, cluster, svc, prefix+typeSuffix(t)),
 			AddressType: t,
 			Endpoints:   eps,
 			Ports:       portsByType[t],

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
@@ -28,8 +29,31 @@ import (
 // service prefer its own cluster and fail over when its local member has no ready endpoint.
 // Clients must therefore be meshed, as for Linkerd's federated services.
 
-// federatedPart is what one remote member adds to its federated Service here.
-type federatedPart struct {
+// A clusterset service is the same idea twice over: a federated Service (members labelled
+// federated=member, united under "<name>-federated") and a ServiceImport (members exported by
+// a ServiceExport, united under the Service "<name>-clusterset" that holds the ClusterSetIP;
+// see clusterset.go). Both are built the same way: per Link whose cluster has a member, one
+// EndpointSlice at that cluster's gateway, written by desiredMember, which the destination
+// service reads the same way for both (the local member first, then the others through
+// their gateways). What differs is named by a memberKind.
+
+// memberKind is one way of uniting members of one name across clusters.
+type memberKind struct {
+	// suffix ends the united Service's name.
+	suffix string
+	// what names the united thing in messages.
+	what string
+	// headless says whether a headless member may join.
+	headless bool
+}
+
+var (
+	federatedKind = memberKind{suffix: mcv1alpha1.FederatedSuffix, what: "federated Service"}
+	importKind    = memberKind{suffix: mcv1alpha1.ClusterSetSuffix, what: "ServiceImport's derived Service", headless: true}
+)
+
+// memberPart is what one remote member adds to its united Service here.
+type memberPart struct {
 	Service string
 	Ports   []corev1.ServicePort
 	Slices  []*discoveryv1.EndpointSlice
@@ -43,56 +67,110 @@ func isMember(link *mcv1alpha1.Link, r remoteService) (bool, error) {
 	return selected(link, r.Service)
 }
 
-// federatedName is the name of the federated Service of the members named name.
-func federatedName(name string) (string, error) {
-	n := name + mcv1alpha1.FederatedSuffix
+// isImported says whether the remote Service is exported by a ServiceExport, and so a member
+// of its clusterset service, taken by link.
+func isImported(link *mcv1alpha1.Link, r remoteService) (bool, error) {
+	if r.Service == nil || r.Export == nil {
+		return false, nil
+	}
+	return selected(link, r.Service)
+}
+
+// unitedName is the name of the Service of kind that unites the members named name.
+func (k memberKind) unitedName(name string) (string, error) {
+	n := name + k.suffix
 	if errs := validation.IsDNS1035Label(n); len(errs) > 0 {
-		return "", fmt.Errorf("the federated Service's name %q is not a valid Service name (%s): shorten the member Services' name", n, errs[0])
+		return "", fmt.Errorf("the %s's name %q is not a valid Service name (%s): shorten the Service's name to %d characters or fewer", k.what, n, errs[0], validation.DNS1035LabelMaxLength-len(k.suffix))
 	}
 	return n, nil
 }
 
-// desiredFederated computes what a remote member adds to its federated Service.
-func desiredFederated(link *mcv1alpha1.Link, key mirrorKey, r remoteService) (*federatedPart, error) {
-	name, err := federatedName(key.Name)
+// federatedName is the name of the federated Service of the members named name.
+func federatedName(name string) (string, error) { return federatedKind.unitedName(name) }
+
+// desiredMember computes what a remote member adds to its united Service of kind.
+func desiredMember(kind memberKind, link *mcv1alpha1.Link, key mirrorKey, r remoteService) (*memberPart, error) {
+	name, err := kind.unitedName(key.Name)
 	if err != nil {
 		return nil, &notMirrored{"NameTooLong", err.Error()}
 	}
 	switch {
-	case r.Service.Spec.ClusterIP == corev1.ClusterIPNone:
+	case r.Service.Spec.ClusterIP == corev1.ClusterIPNone && !kind.headless:
 		return nil, &notMirrored{"FederatedHeadless", "a headless Service cannot be a federated member, as its pods are not interchangeable: remove the label " + mcv1alpha1.LabelFederated + ", or export it instead"}
 	case r.Service.Spec.Type == corev1.ServiceTypeExternalName:
-		return nil, &notMirrored{"ExternalName", "an ExternalName Service names a host outside the cluster and cannot be a federated member: use a Service with a selector"}
+		return nil, &notMirrored{"ExternalName", "an ExternalName Service names a host outside the cluster and cannot be a member of a " + kind.what + ": use a Service with a selector"}
 	}
-	part := &federatedPart{Service: name}
+	part := &memberPart{Service: name}
 	for _, p := range r.Service.Spec.Ports {
 		part.Ports = append(part.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port, AppProtocol: p.AppProtocol})
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: key.Namespace}, Spec: corev1.ServiceSpec{Ports: part.Ports}}
-	// A member with no ready endpoint of its own is no place to fail over to: its slice here
-	// is not ready, so that the destination service leaves that cluster out.
-	ready := r.Healthy && hasReadyEndpoint(r.Slices)
-	for _, s := range gatewaySlices(link, key, svc, ready, link.Spec.TargetClusterName+"-") {
-		s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
-		s.Annotations = map[string]string{
-			mcv1alpha1.AnnotationRemoteSvcFQName: remoteFQName(link, key),
-			mcv1alpha1.AnnotationRemotePorts:     mcv1alpha1.FormatRemotePorts(part.Ports),
+	annotations := map[string]string{mcv1alpha1.AnnotationRemotePorts: mcv1alpha1.FormatRemotePorts(part.Ports)}
+	var slices []*discoveryv1.EndpointSlice
+	if kind == importKind && modeOf(r.Service, true) == remoteDiscovery {
+		// Flat: the remote pods themselves, each with its identity, as a remote-discovery
+		// mirror's, so that meshed clients call them over mTLS and unmeshed ones through
+		// kube-proxy, with no gateway in between.
+		slices = remoteEndpointSlices(key, link.Spec.TargetClusterName, svc, r, trustDomainOf(link), link.Spec.TargetClusterName+"-")
+		for _, s := range slices {
+			s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeRemoteDiscovery
 		}
+	} else {
+		// A member with no ready endpoint of its own is no place to fail over to: its slice
+		// here is not ready, so that the destination service leaves that cluster out.
+		ready := r.Healthy && hasReadyEndpoint(r.Slices)
+		slices = gatewaySlices(link, key, svc, ready, link.Spec.TargetClusterName+"-")
+		for _, s := range slices {
+			s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+		}
+		annotations[mcv1alpha1.AnnotationRemoteSvcFQName] = remoteFQName(link, key)
 		if link.Spec.GatewayIdentity != "" {
-			s.Annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity] = link.Spec.GatewayIdentity
+			annotations[mcv1alpha1.AnnotationRemoteGatewayIdentity] = link.Spec.GatewayIdentity
 		}
 		if ids := r.Service.Annotations[mcv1alpha1.AnnotationRemoteIdentities]; ids != "" {
-			s.Annotations[mcv1alpha1.AnnotationRemoteIdentities] = ids
+			annotations[mcv1alpha1.AnnotationRemoteIdentities] = ids
+		}
+	}
+	if kind == importKind {
+		// What the clusterset's members may disagree on, for the oldest export to win.
+		annotations[mcv1alpha1.AnnotationExport] = mcv1alpha1.FormatExport(exportOf(r.Export, r.Service))
+	}
+	for _, s := range slices {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		for k, v := range annotations {
+			s.Annotations[k] = v
+		}
+		if kind == importKind {
+			s.Labels[mcsv1alpha1.LabelServiceName] = key.Name
+			s.Labels[mcsv1alpha1.LabelSourceCluster] = link.Spec.TargetClusterName
 		}
 		part.Slices = append(part.Slices, s)
 	}
 	return part, nil
 }
 
+// exportOf is what an export says that clusterset members may disagree on.
+func exportOf(se *mcsv1alpha1.ServiceExport, svc *corev1.Service) mcv1alpha1.Export {
+	e := mcv1alpha1.Export{
+		Created:         se.CreationTimestamp.UTC(),
+		Headless:        svc.Spec.ClusterIP == corev1.ClusterIPNone,
+		SessionAffinity: svc.Spec.SessionAffinity,
+	}
+	if e.SessionAffinity == "" {
+		e.SessionAffinity = corev1.ServiceAffinityNone
+	}
+	if c := svc.Spec.SessionAffinityConfig; e.SessionAffinity == corev1.ServiceAffinityClientIP && c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+		e.AffinityTimeout = *c.ClientIP.TimeoutSeconds
+	}
+	return e
+}
+
 // syncFederated makes the federated Service named name in ns hold the ports of every member:
 // own's, if key still has a part in it, and those of the other Links' slices. With no member
 // left, it deletes the Service.
-func syncFederated(ctx context.Context, c client.Client, key mirrorKey, name string, own *federatedPart) error {
+func syncFederated(ctx context.Context, c client.Client, key mirrorKey, name string, own *memberPart) error {
 	var slices discoveryv1.EndpointSliceList
 	if err := c.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{
 		discoveryv1.LabelServiceName:    name,

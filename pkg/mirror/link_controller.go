@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
@@ -98,7 +100,7 @@ const retryUnreachable = 5 * time.Second
 func (r *linkReconciler) reconcileRemote(ctx context.Context, s *linkScope) error {
 	cfg, hash, bad := r.credentials(ctx, s.link)
 	if bad == nil {
-		if err := r.readOnlyCached(ctx, s.key, cfg, hash); err != nil {
+		if err := r.checkedCached(ctx, s.key, cfg, hash, s.link.Spec.TargetClusterName); err != nil {
 			var nm *notMirrored
 			if !errors.As(err, &nm) {
 				// The remote did not answer: not the credentials' fault; it is probed again.
@@ -168,14 +170,48 @@ func (r *linkReconciler) credentials(ctx context.Context, link *mcv1alpha1.Link)
 	return cfg, hex.EncodeToString(sum[:]), nil
 }
 
-// readOnlyCached checks the credentials once per version of them.
-func (r *linkReconciler) readOnlyCached(ctx context.Context, link types.NamespacedName, cfg *rest.Config, hash string) error {
+// checkedCached checks the credentials, and the remote's name, once per version of them.
+func (r *linkReconciler) checkedCached(ctx context.Context, link types.NamespacedName, cfg *rest.Config, hash, target string) error {
 	if rem := r.remotes.get(link); rem != nil && rem.credentials == hash {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return r.readOnly(ctx, cfg)
+	if err := r.readOnly(ctx, cfg); err != nil {
+		return err
+	}
+	return checkClusterName(ctx, cfg, target)
+}
+
+// aboutScheme reads the remote's ClusterProperty.
+var aboutScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := aboutv1alpha1.AddToScheme(s); err != nil {
+		panic(err) // registering two types cannot fail but for a bug
+	}
+	return s
+}()
+
+// checkClusterName refuses a Link whose targetClusterName is not the name the remote gives
+// itself in its ClusterProperty cluster.clusterset.k8s.io (KEP-2149): the mirrors, the
+// ServiceImports' source clusters and the gateway's allow list would name it wrongly. A
+// remote with no such property, or whose credentials may not read it, is taken at the Link's
+// word.
+func checkClusterName(ctx context.Context, cfg *rest.Config, target string) error {
+	c, err := client.New(cfg, client.Options{Scheme: aboutScheme})
+	if err != nil {
+		return err
+	}
+	var p aboutv1alpha1.ClusterProperty
+	switch err := c.Get(ctx, types.NamespacedName{Name: aboutv1alpha1.ClusterIDProperty}, &p); {
+	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || meta.IsNoMatchError(err):
+		return nil
+	case err != nil:
+		return err
+	case p.Spec.Value != target:
+		return &notMirrored{"ClusterNameMismatch", fmt.Sprintf("spec.targetClusterName is %s, but the remote cluster's ClusterProperty %s names it %s: make the Link again with `mesh multicluster link` run against that cluster, which reads its name there", target, aboutv1alpha1.ClusterIDProperty, p.Spec.Value)}
+	}
+	return nil
 }
 
 // forbiddenAccess is what a Link's credentials must not be allowed anywhere in the remote

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,15 +66,18 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		return reconcile.Result{}, err
 	}
 	mode, why := wanted(&link, remoteSvc)
-	member := false
+	member, imported := false, false
 	if why == nil {
 		member, why = isMember(&link, remoteSvc)
 	}
-	if (mode == viaGateway || member) && !r.gateways.alive(key.Link) {
+	if why == nil {
+		imported, why = isImported(&link, remoteSvc)
+	}
+	if (mode == viaGateway || member || (imported && mode != remoteDiscovery)) && !r.gateways.alive(key.Link) {
 		// The way to the remote's pods is down: its mirrors stay, their endpoints not ready.
 		remoteSvc.Healthy = false
 	}
-	if mode == notExported && !member && why == nil {
+	if mode == notExported && !member && !imported && why == nil {
 		r.statuses.forget(key)
 		if err := r.prune(ctx, key, nil); err != nil {
 			return reconcile.Result{}, err
@@ -85,7 +89,10 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 		set, why = desiredMirrors(&link, key, mode, remoteSvc)
 	}
 	if why == nil && member {
-		set.Federated, why = desiredFederated(&link, key, remoteSvc)
+		set.Federated, why = desiredMember(federatedKind, &link, key, remoteSvc)
+	}
+	if why == nil && imported {
+		set.Import, why = desiredMember(importKind, &link, key, remoteSvc)
 	}
 	if why == nil {
 		why = r.ensureNamespace(ctx, &link, key.Namespace)
@@ -115,13 +122,21 @@ func (r *mirrorReconciler) Reconcile(ctx context.Context, key mirrorKey) (res re
 
 // describe names what set makes here, for the Link's status.
 func (set *mirrorSet) describe() (mirror, message string) {
-	switch {
-	case set.Service != nil && set.Federated != nil:
-		return set.Service.Name, "mirrored as " + set.Service.Name + ", and a member of " + set.Federated.Service
-	case set.Service != nil:
-		return set.Service.Name, "mirrored as " + set.Service.Name
+	var parts []string
+	if set.Service != nil {
+		mirror = set.Service.Name
+		parts = append(parts, "mirrored as "+set.Service.Name)
 	}
-	return set.Federated.Service, "a member of " + set.Federated.Service
+	for _, m := range []*memberPart{set.Federated, set.Import} {
+		if m == nil {
+			continue
+		}
+		if mirror == "" {
+			mirror = m.Service
+		}
+		parts = append(parts, "a member of "+m.Service)
+	}
+	return mirror, strings.Join(parts, ", and ")
 }
 
 // leaveFederated takes key out of its federated Service, if it was in one.
@@ -151,7 +166,9 @@ func readRemote(ctx context.Context, rem *remote, key mirrorKey) (remoteService,
 		if err != nil && !apierrors.IsNotFound(err) {
 			return out, err
 		}
-		out.HasServiceExport = err == nil
+		if err == nil {
+			out.HasServiceExport, out.Export = true, &se
+		}
 	}
 	var slices discoveryv1.EndpointSliceList
 	if err := rd.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: key.Name}); err != nil {
@@ -209,6 +226,16 @@ func (r *mirrorReconciler) apply(ctx context.Context, link *mcv1alpha1.Link, key
 		}
 	} else if err := r.leaveFederated(ctx, key); err != nil {
 		return err
+	}
+	if set.Import != nil {
+		// The ServiceImport and its derived Service follow from these slices: the clusterset
+		// controller sees them change (clusterset.go).
+		for _, s := range set.Import.Slices {
+			if err := r.applySlice(ctx, key, s); err != nil {
+				return err
+			}
+			keep["EndpointSlice/"+s.Name] = true
+		}
 	}
 	if set.Service == nil {
 		return r.prune(ctx, key, keep)
@@ -304,10 +331,18 @@ func serviceUpToDate(cur, want *corev1.Service) bool {
 }
 
 func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *discoveryv1.EndpointSlice) error {
+	return applySlice(ctx, r.client, want, func(obj client.Object) bool { return owned(obj, key) })
+}
+
+// applySlice creates or updates one EndpointSlice that mine says is the caller's, and writes
+// nothing when it is as wanted. A slice of that name that is not the caller's is a conflict;
+// one of another address type (immutable) is deleted, and its deletion's event brings the
+// pass that makes it anew.
+func applySlice(ctx context.Context, c client.Client, want *discoveryv1.EndpointSlice, mine func(client.Object) bool) error {
 	var cur discoveryv1.EndpointSlice
-	err := r.client.Get(ctx, client.ObjectKeyFromObject(want), &cur)
+	err := c.Get(ctx, client.ObjectKeyFromObject(want), &cur)
 	if apierrors.IsNotFound(err) {
-		if err := r.client.Create(ctx, want); err != nil {
+		if err := c.Create(ctx, want); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return conflict("EndpointSlice", want)
 			}
@@ -318,11 +353,11 @@ func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *
 	if err != nil {
 		return err
 	}
-	if !owned(&cur, key) {
+	if !mine(&cur) {
 		return conflict("EndpointSlice", want)
 	}
 	if cur.AddressType != want.AddressType {
-		return r.client.Delete(ctx, &cur) // immutable: the next pass creates it anew
+		return client.IgnoreNotFound(c.Delete(ctx, &cur))
 	}
 	if apiequality.Semantic.DeepEqual(cur.Labels, want.Labels) &&
 		apiequality.Semantic.DeepEqual(cur.Annotations, want.Annotations) &&
@@ -331,7 +366,7 @@ func (r *mirrorReconciler) applySlice(ctx context.Context, key mirrorKey, want *
 		return nil
 	}
 	cur.Labels, cur.Annotations, cur.Endpoints, cur.Ports = want.Labels, want.Annotations, want.Endpoints, want.Ports
-	return r.client.Update(ctx, &cur)
+	return c.Update(ctx, &cur)
 }
 
 func conflict(kind string, obj client.Object) error {

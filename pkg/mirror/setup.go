@@ -8,8 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/workqueue"
@@ -24,13 +24,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
 // Scheme is every type the link controller reads, here and in remote clusters.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, mcv1alpha1.AddToScheme, mcsv1alpha1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, mcv1alpha1.AddToScheme, mcsv1alpha1.AddToScheme, aboutv1alpha1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, err
 		}
@@ -38,20 +39,18 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// CacheOptions keeps the manager's cache to what the controller needs: of Services and
-// EndpointSlices only its own mirrors, and Secrets only in the namespace Links live in, which
-// is all its RBAC lets it read.
+// CacheOptions keeps the manager's cache to what the controller needs: Secrets only in the
+// namespace Links live in, which is all its RBAC lets it read. Services and EndpointSlices
+// are cached whole, not only the controller's own: this cluster's exported Services and
+// their endpoints are members of their ServiceImports (clusterset.go).
 func CacheOptions(linkNamespace string) cache.Options {
-	mirrors := labels.SelectorFromSet(labels.Set{mcv1alpha1.LabelMirroredService: "true"})
 	return cache.Options{
 		// Managed fields are most of an object's size and none of the controller's business;
 		// updates from a stripped object leave them as they are.
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Service{}:            {Label: mirrors},
-			&discoveryv1.EndpointSlice{}: {Label: mirrors},
-			&corev1.Secret{}:             {Namespaces: map[string]cache.Config{linkNamespace: {}}},
-			&mcv1alpha1.Link{}:           {Namespaces: map[string]cache.Config{linkNamespace: {}}},
+			&corev1.Secret{}:   {Namespaces: map[string]cache.Config{linkNamespace: {}}},
+			&mcv1alpha1.Link{}: {Namespaces: map[string]cache.Config{linkNamespace: {}}},
 		},
 	}
 }
@@ -68,6 +67,9 @@ type Options struct {
 	GatewayMembersEvery time.Duration
 	// Workers is how many remote Services are reconciled at once.
 	Workers int
+	// ClusterName is this cluster's name where no ClusterProperty cluster.clusterset.k8s.io
+	// says it; the ClusterProperty wins.
+	ClusterName string
 	// Reconciled, when set, is told of every remote Service reconciled without error, as
 	// "<link namespace>/<link name>: <namespace>/<name>". Tests and benchmarks wait on it.
 	Reconciled func(string)
@@ -138,12 +140,80 @@ func Setup(mgr manager.Manager, log *slog.Logger, opts Options) error {
 		}
 	}
 
+	if err := setupClusterset(mgr, log, opts); err != nil {
+		return err
+	}
 	return builder.ControllerManagedBy(mgr).
 		Named("link").
 		For(&mcv1alpha1.Link{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(linksUsingSecret(mgr.GetClient()))).
 		WatchesRawSource(source.Channel(linkEvents, &handler.EnqueueRequestForObject{})).
 		Complete(&linkReconciler{client: mgr.GetClient(), remotes: rs, gateways: gw, statuses: st, enqueue: enqueue, readOnly: checkReadOnly})
+}
+
+// setupClusterset adds the clusterset controller (clusterset.go), if this cluster serves the
+// ServiceExport and ServiceImport APIs.
+func setupClusterset(mgr manager.Manager, log *slog.Logger, opts Options) error {
+	served := func(gvk schema.GroupVersionKind) bool {
+		_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+		return err == nil
+	}
+	if !served(mcsv1alpha1.SchemeGroupVersion.WithKind("ServiceExport")) || !served(mcsv1alpha1.SchemeGroupVersion.WithKind("ServiceImport")) {
+		log.Warn("the MCS API (ServiceExport, ServiceImport) is not served here: no ServiceImport is made; apply the CRDs of `mesh multicluster install` and restart")
+		return nil
+	}
+	r := &clustersetReconciler{client: mgr.GetClient(), clusterName: opts.ClusterName, properties: served(aboutv1alpha1.GroupVersion.WithKind("ClusterProperty"))}
+	keys := handler.EnqueueRequestsFromMapFunc(clustersetKeys(mgr.GetClient()))
+	b := builder.ControllerManagedBy(mgr).
+		Named("clusterset").
+		For(&mcsv1alpha1.ServiceExport{}).
+		Watches(&mcsv1alpha1.ServiceImport{}, keys).
+		Watches(&corev1.Service{}, keys).
+		Watches(&discoveryv1.EndpointSlice{}, keys).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers})
+	if r.properties {
+		// This cluster's name changed: every export and import says it.
+		b = b.Watches(&aboutv1alpha1.ClusterProperty{}, handler.EnqueueRequestsFromMapFunc(allExports(mgr.GetClient())))
+	}
+	return b.Complete(r)
+}
+
+// clustersetKeys maps an object to the clusterset service it is part of: one of the
+// clusterset controller's or the Links' by its label, else a Service (or its slice) of this
+// cluster that a ServiceExport exports.
+func clustersetKeys(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcileRequest {
+		l := obj.GetLabels()
+		if n := l[mcsv1alpha1.LabelServiceName]; n != "" {
+			return []reconcileRequest{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: n}}}
+		}
+		name := obj.GetName()
+		if _, ok := obj.(*discoveryv1.EndpointSlice); ok {
+			if name = l[discoveryv1.LabelServiceName]; name == "" {
+				return nil
+			}
+		}
+		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}
+		if err := c.Get(ctx, key, &mcsv1alpha1.ServiceExport{}); err != nil {
+			return nil // not exported here, or gone: the export's own event says so
+		}
+		return []reconcileRequest{{NamespacedName: key}}
+	}
+}
+
+// allExports maps anything to every ServiceExport of this cluster.
+func allExports(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, _ client.Object) []reconcileRequest {
+		var exports mcsv1alpha1.ServiceExportList
+		if err := c.List(ctx, &exports); err != nil {
+			return nil
+		}
+		out := make([]reconcileRequest, 0, len(exports.Items))
+		for _, e := range exports.Items {
+			out = append(out, reconcileRequest{NamespacedName: types.NamespacedName{Namespace: e.Namespace, Name: e.Name}})
+		}
+		return out
+	}
 }
 
 func objectMeta(n types.NamespacedName) ctrl.ObjectMeta {

@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/meshfed/meshfed/internal/testenv"
+	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
@@ -36,7 +37,11 @@ var (
 	readerKubeconfig, adminKubeconfig []byte
 )
 
-const linkNamespace = "mesh-multicluster"
+const (
+	linkNamespace = "mesh-multicluster"
+	// localCluster is the local side's name in its clusterset.
+	localCluster = "west"
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -64,6 +69,10 @@ func runSuite(m *testing.M) int {
 	remoteSide = side{env: pair.Remote.Env, cfg: pair.Remote.Config, client: pair.Remote.Client}
 	readerKubeconfig, adminKubeconfig = pair.ReaderKubeconfig, pair.AdminKubeconfig
 	if err := localSide.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: linkNamespace}}); err != nil {
+		panic(err)
+	}
+	// The local cluster's name in its clusterset, as `mesh install --cluster-name` writes it.
+	if err := localSide.client.Create(ctx, &aboutv1alpha1.ClusterProperty{ObjectMeta: metav1.ObjectMeta{Name: aboutv1alpha1.ClusterIDProperty}, Spec: aboutv1alpha1.ClusterPropertySpec{Value: localCluster}}); err != nil {
 		panic(err)
 	}
 

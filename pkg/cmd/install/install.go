@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
@@ -25,6 +26,9 @@ import (
 // Options are the options of `mesh install`.
 type Options struct {
 	ClusterName string
+	// ClusterSet is the clusterset's name, written with ClusterName in the cluster's
+	// ClusterProperties (KEP-2149).
+	ClusterSet  string
 	TrustDomain string
 	CRDs        bool
 	HA          bool
@@ -52,12 +56,16 @@ func NewCmdInstall(streams cmdutil.IOStreams) *cobra.Command {
 		Long: `install prints, for kubectl apply -f -, in two steps as the CRDs must be established
 before what uses them:
 
---crds: the policy CRDs (policy.meshfed.io: Server, AuthorizationPolicy,
-MeshTLSAuthentication, NetworkAuthentication).
+--crds: the ClusterProperty CRD (about.k8s.io, KEP-2149) and the policy CRDs
+(policy.meshfed.io: Server, AuthorizationPolicy, MeshTLSAuthentication,
+NetworkAuthentication).
 
 Then, without --crds, the control plane of one cluster:
 
   - the namespace mesh-system;
+  - the cluster's ClusterProperties: cluster.clusterset.k8s.io holds --cluster-name and
+    clusterset.k8s.io holds --clusterset. The link controller, 'mesh multicluster link'
+    and the ServiceImports read the cluster's name there;
   - the identity service (Deployment and Service meshfed-identity, gRPC on 8080), which
     signs a leaf certificate for each workload's ServiceAccount, with its least-privilege
     RBAC: create TokenReviews, read its issuer Secret and nothing else.
@@ -133,6 +141,7 @@ It reads no cluster.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.ClusterName, "cluster-name", "", "the name the federation knows this cluster by, such as west (required)")
+	cmd.Flags().StringVar(&o.ClusterSet, "clusterset", deploy.DefaultClusterSet, "the name of the clusterset this cluster is a member of, the same in every cluster (KEP-2149)")
 	cmd.Flags().BoolVar(&o.CRDs, "crds", false, "print the CRDs only, to apply before the control plane")
 	cmd.Flags().BoolVar(&o.HA, "ha", false, "three replicas of each control-plane server, with disruption budgets")
 	cmd.Flags().BoolVar(&o.ExternalIssuer, "identity-external-issuer", false, "the issuer Secret and the trust bundle come from elsewhere ('mesh trust cluster --cert-manager', or any tool): print no issuer")
@@ -174,6 +183,9 @@ func (o *Options) Validate() error {
 	if err := trust.ValidateTrustDomain(o.TrustDomain); err != nil {
 		return fmt.Errorf("--trust-domain: %w", err)
 	}
+	if errs := validation.IsDNS1123Subdomain(o.ClusterSet); len(errs) > 0 {
+		return fmt.Errorf("--clusterset %q: %s: give a name such as %s, the same in every cluster of the clusterset", o.ClusterSet, errs[0], deploy.DefaultClusterSet)
+	}
 	switch {
 	case o.ExternalIssuer && o.AnchorDir != "":
 		return errors.New("--identity-external-issuer and --anchor exclude each other: give --identity-external-issuer when the issuer comes from elsewhere (such as 'mesh trust cluster --cert-manager'), or --anchor DIR for install to make it from the anchor in DIR")
@@ -188,10 +200,10 @@ func (o *Options) Validate() error {
 // Run prints the manifests.
 func (o *Options) Run() error {
 	if o.CRDs {
-		return printManifests(o.Out, deploy.PolicyCRDs(), false)
+		return printManifests(o.Out, deploy.ControlPlaneCRDs(), false)
 	}
 	values := deploy.ControlPlaneValues{
-		Registry: o.Images.Registry, Version: o.Images.Version, ClusterName: o.ClusterName, TrustDomain: o.TrustDomain, HA: o.HA,
+		Registry: o.Images.Registry, Version: o.Images.Version, ClusterName: o.ClusterName, ClusterSet: o.ClusterSet, TrustDomain: o.TrustDomain, HA: o.HA,
 	}
 	// Made here, each goes after the namespace, which the first manifest makes, and before
 	// what reads it.

@@ -28,11 +28,11 @@ the same command to kubectl delete.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			// Any trust domain and images: only names, kinds and namespaces are printed.
-			cp, err := deploy.ControlPlane(deploy.ControlPlaneValues{Registry: cmdutil.DefaultRegistry, Version: cmdutil.DefaultVersion, TrustDomain: "uninstall.meshfed.local", HA: true})
+			cp, err := deploy.ControlPlane(deploy.ControlPlaneValues{Registry: cmdutil.DefaultRegistry, Version: cmdutil.DefaultVersion, ClusterName: "uninstall", ClusterSet: "uninstall", HA: true})
 			if err != nil {
 				return fmt.Errorf("rendering the control plane: %w", err)
 			}
-			return printManifests(streams.Out, append(deploy.PolicyCRDs(), cp...), true)
+			return printManifests(streams.Out, append(deploy.ControlPlaneCRDs(), cp...), true)
 		},
 	}
 }

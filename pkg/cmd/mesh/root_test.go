@@ -40,8 +40,9 @@ func TestHelpTeaches(t *testing.T) {
 
 func TestErrorsAreOneLine(t *testing.T) {
 	for args, want := range map[string]string{
-		"multicluster link":   "ERROR: --cluster-name is required",
-		"multicluster instal": `ERROR: unknown command "instal" for "mesh multicluster"; did you mean install?`,
+		// Without --cluster-name link reads the name from the cluster: a bad one fails first.
+		"multicluster link --cluster-name East":                   `ERROR: --cluster-name "East" is not a DNS label`,
+		"multicluster instal":                                     `ERROR: unknown command "instal" for "mesh multicluster"; did you mean install?`,
 		"--kubeconfig /nonexistent/kubeconfig multicluster check": "ERROR: kubeconfig: stat /nonexistent/kubeconfig: no such file or directory",
 	} {
 		var out, errOut bytes.Buffer

@@ -45,9 +45,10 @@ func (c *cluster) clients() *cmdutil.Clients {
 // dynamic objects (unstructured: Links, ServiceExports, CRDs).
 func newCluster(host string, typed []runtime.Object, dynamic ...runtime.Object) *cluster {
 	listKinds := map[schema.GroupVersionResource]string{
-		linksGVR:          "LinkList",
-		serviceExportsGVR: "ServiceExportList",
-		crdsGVR:           "CustomResourceDefinitionList",
+		linksGVR:             "LinkList",
+		serviceExportsGVR:    "ServiceExportList",
+		crdsGVR:              "CustomResourceDefinitionList",
+		clusterPropertiesGVR: "ClusterPropertyList",
 	}
 	return &cluster{
 		kube: kubefake.NewClientset(typed...),

@@ -158,24 +158,34 @@ func TestInstallPrintsWhatOthersRelyOn(t *testing.T) {
 }
 
 // The remote reader may get, list and watch Services, Pods, EndpointSlices and
-// ServiceExports, and nothing else.
+// ServiceExports, and get the ClusterProperty naming the cluster, and nothing else.
 func TestInstallRemoteReaderOnlyReads(t *testing.T) {
 	_, byKey := installed(t)
 	role := fromUnstructured[rbacv1.ClusterRole](t, byKey["ClusterRole//meshfed-remote-reader"])
 	granted := map[string]bool{}
 	for _, r := range role.Rules {
-		if len(r.NonResourceURLs) > 0 || len(r.ResourceNames) > 0 {
+		if len(r.NonResourceURLs) > 0 {
 			t.Errorf("rule %v: want resource rules only", r)
+		}
+		names := r.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
 		}
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
 				for _, v := range r.Verbs {
-					granted[v+" "+qualified(g, res)] = true
+					for _, n := range names {
+						what := v + " " + qualified(g, res)
+						if n != "" {
+							what += "/" + n
+						}
+						granted[what] = true
+					}
 				}
 			}
 		}
 	}
-	want := map[string]bool{}
+	want := map[string]bool{"get clusterproperties.about.k8s.io/cluster.clusterset.k8s.io": true}
 	for _, res := range []string{"services", "pods", "endpointslices.discovery.k8s.io", "serviceexports.multicluster.x-k8s.io"} {
 		for _, v := range []string{"get", "list", "watch"} {
 			want[v+" "+res] = true

@@ -10,10 +10,13 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -45,7 +48,7 @@ type LinkOptions struct {
 func newCmdLink(f cmdutil.Factory, streams cmdutil.IOStreams) *cobra.Command {
 	o := &LinkOptions{factory: f, IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "link --cluster-name NAME",
+		Use:   "link [--cluster-name NAME]",
 		Short: "Print what another cluster applies to mirror this one's exported services",
 		Long: `link runs against the cluster to be mirrored (say east) and prints, for kubectl apply -f -
 in the cluster that mirrors it (say west):
@@ -57,6 +60,9 @@ in the cluster that mirrors it (say west):
     alone, whose access deleting it revokes;
   - a Link named <name> that tells west's link controller to mirror what this cluster
     exports, through its east-west gateway.
+
+The cluster's name is the one its ClusterProperty cluster.clusterset.k8s.io holds (KEP-2149;
+'mesh install --cluster-name' writes it), else --cluster-name's; given both, they must agree.
 
 The API server's address is the one your kubeconfig uses, unless --api-server-address says
 how the other cluster reaches it. The gateway's addresses and port come from the Service
@@ -92,7 +98,7 @@ This cluster must have the multicluster components: mesh multicluster install | 
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.ClusterName, "cluster-name", "", "this cluster's name in the federation: the Link's name and the suffix of its mirrors (<service>-<name>); a DNS label of at most 32 characters")
+	fl.StringVar(&o.ClusterName, "cluster-name", "", "this cluster's name in the federation: the Link's name and the suffix of its mirrors (<service>-<name>); a DNS label of at most 32 characters (default: the one its ClusterProperty cluster.clusterset.k8s.io holds)")
 	fl.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "this cluster's DNS domain")
 	fl.StringVar(&o.APIServerAddress, "api-server-address", "", "https://host:port at which the other cluster reaches this API server (default: the server of your kubeconfig)")
 	fl.StringSliceVar(&o.GatewayAddresses, "gateway-addresses", nil, "comma-separated IPs or DNS names of this cluster's east-west gateway (default: the LoadBalancer addresses of the Service mesh-gateway)")
@@ -118,10 +124,13 @@ func (o *LinkOptions) Complete(cmd *cobra.Command) error {
 	return nil
 }
 
-// Validate checks the flags.
+// Validate checks the flags. The cluster's name may come from the cluster itself: it is
+// checked once read (see clusterName).
 func (o *LinkOptions) Validate() error {
-	if err := validateClusterName(o.ClusterName); err != nil {
-		return err
+	if o.ClusterName != "" {
+		if err := validateClusterName(o.ClusterName); err != nil {
+			return err
+		}
 	}
 	if err := validateClusterDomain(o.ClusterDomain); err != nil {
 		return err
@@ -187,6 +196,9 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.ClusterName, err = clusterName(ctx, c, o.ClusterName); err != nil {
+		return err
+	}
 	server := o.APIServerAddress
 	if server == "" {
 		server = config.Host
@@ -241,6 +253,31 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 		},
 	}
 	return cmdutil.PrintYAML(o.Out, secret, link)
+}
+
+// clusterName is the cluster's name: its ClusterProperty's (KEP-2149) where it has one, which
+// flag must then equal, else flag's.
+func clusterName(ctx context.Context, c *cmdutil.Clients, flag string) (string, error) {
+	p, err := c.Dynamic.Resource(clusterPropertiesGVR).Get(ctx, aboutv1alpha1.ClusterIDProperty, metav1.GetOptions{})
+	switch {
+	case (apierrors.IsNotFound(err) || meta.IsNoMatchError(err)) && flag == "":
+		return "", fmt.Errorf("--cluster-name is required, as this cluster (%s) has no ClusterProperty %s naming it: give the name the other clusters know this one by, such as --cluster-name east (mesh install --cluster-name writes the ClusterProperty)", c.Host, aboutv1alpha1.ClusterIDProperty)
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		// No property, or no ClusterProperty API: the flag says it.
+		return flag, nil
+	case err != nil:
+		return "", fmt.Errorf("reading the ClusterProperty %s: %w", aboutv1alpha1.ClusterIDProperty, err)
+	}
+	name, _, _ := unstructured.NestedString(p.Object, "spec", "value")
+	switch {
+	case flag != "" && flag != name:
+		return "", fmt.Errorf("--cluster-name %s, but this cluster (%s) is named %s by its ClusterProperty %s: give --cluster-name %s, or leave it out", flag, c.Host, name, aboutv1alpha1.ClusterIDProperty, name)
+	case flag == "":
+		if err := validateClusterName(name); err != nil {
+			return "", fmt.Errorf("the ClusterProperty %s names this cluster %q, which cannot name a Link: %w", aboutv1alpha1.ClusterIDProperty, name, err)
+		}
+	}
+	return name, nil
 }
 
 // readReaderToken reads the remote reader's token and the cluster's CA from the token Secret:

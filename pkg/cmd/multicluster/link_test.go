@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
@@ -220,6 +221,53 @@ func TestGatewayOf(t *testing.T) {
 			}
 			if wantProbe := int32(GatewayProbePort); tt.wantPort == 4443 && probe != 4444 || tt.wantPort != 4443 && probe != wantProbe {
 				t.Errorf("probe port %d", probe)
+			}
+		})
+	}
+}
+
+// clusterProperty is the ClusterProperty cluster.clusterset.k8s.io naming the cluster name.
+func clusterProperty(name string) runtime.Object {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "about.k8s.io/v1alpha1", "kind": "ClusterProperty",
+		"metadata": map[string]any{"name": "cluster.clusterset.k8s.io"},
+		"spec":     map[string]any{"value": name},
+	}}
+}
+
+// The cluster's name comes from its ClusterProperty where it has one: --cluster-name may be
+// left out, and must agree when given.
+func TestLinkClusterNameFromClusterProperty(t *testing.T) {
+	typed := []runtime.Object{readerToken(), gatewayService(nil, corev1.LoadBalancerIngress{IP: "198.18.0.100"})}
+	tests := []struct {
+		name     string
+		property string
+		args     []string
+		want     string // in the Link, or in the error
+		fails    bool
+	}{
+		{"the property alone", "east", nil, "targetClusterName: east", false},
+		{"the property and the same flag", "east", []string{"--cluster-name", "east"}, "targetClusterName: east", false},
+		{"the flag alone", "", []string{"--cluster-name", "east"}, "targetClusterName: east", false},
+		{"they disagree", "east", []string{"--cluster-name", "north"}, "--cluster-name north, but this cluster (https://198.18.0.2:6443) is named east by its ClusterProperty cluster.clusterset.k8s.io", true},
+		{"neither", "", nil, "--cluster-name is required, as this cluster (https://198.18.0.2:6443) has no ClusterProperty cluster.clusterset.k8s.io", true},
+		{"a property that is no cluster name", "East_1", nil, `the ClusterProperty cluster.clusterset.k8s.io names this cluster "East_1"`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var dyn []runtime.Object
+			if tt.property != "" {
+				dyn = append(dyn, clusterProperty(tt.property))
+			}
+			f := newFactory(adminConfig(eastHost), newCluster(eastHost, typed, dyn...))
+			out, _, err := run(f, append([]string{"link"}, tt.args...)...)
+			switch {
+			case tt.fails && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			case !tt.fails && err != nil:
+				t.Fatal(err)
+			case !tt.fails && !strings.Contains(out, tt.want):
+				t.Errorf("output lacks %q:\n%s", tt.want, out)
 			}
 		})
 	}

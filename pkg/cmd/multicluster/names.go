@@ -3,6 +3,7 @@ package multicluster
 import (
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
+	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
@@ -56,4 +57,7 @@ var (
 	linksGVR          = mcv1alpha1.GroupVersion.WithResource("links")
 	serviceExportsGVR = mcsv1alpha1.SchemeGroupVersion.WithResource("serviceexports")
 	crdsGVR           = cmdutil.CRDsGVR
+	// clusterPropertiesGVR is KEP-2149's ClusterProperty: `mesh install --cluster-name`
+	// writes the cluster's name in the one named cluster.clusterset.k8s.io.
+	clusterPropertiesGVR = aboutv1alpha1.GroupVersion.WithResource("clusterproperties")
 )

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -83,4 +84,88 @@ func ParseEndpointIdentities(s string) map[string]string {
 		out[ip.String()] = id
 	}
 	return out
+}
+
+// Export is what one cluster's export of a clusterset service says that the clusterset's
+// members may disagree on, besides the ports (AnnotationRemotePorts): when it was exported,
+// whether it is headless, and its session affinity. The oldest export wins (KEP-1645).
+type Export struct {
+	// Created is the ServiceExport's creation time, to the second as the API keeps it.
+	Created time.Time
+	// Headless: the exported Service has no cluster IP.
+	Headless bool
+	// SessionAffinity is the Service's: None or ClientIP.
+	SessionAffinity corev1.ServiceAffinity
+	// AffinityTimeout is the Service's ClientIP timeout in seconds; 0 when not set.
+	AffinityTimeout int32
+}
+
+// FormatExport writes e as AnnotationExport holds it:
+// "created=<RFC 3339>;type=ClusterSetIP|Headless;affinity=None|ClientIP[/<seconds>]".
+func FormatExport(e Export) string {
+	typ := "ClusterSetIP"
+	if e.Headless {
+		typ = "Headless"
+	}
+	aff := string(e.SessionAffinity)
+	if aff == "" {
+		aff = string(corev1.ServiceAffinityNone)
+	}
+	if e.AffinityTimeout > 0 {
+		aff += "/" + strconv.Itoa(int(e.AffinityTimeout))
+	}
+	return "created=" + e.Created.UTC().Format(time.RFC3339) + ";type=" + typ + ";affinity=" + aff
+}
+
+// ParseExport reads AnnotationExport. It refuses what it cannot read whole (the annotation
+// is on an object others may write, and a half-read export would lose conflicts it should
+// win): the caller then leaves that member out.
+func ParseExport(s string) (Export, error) {
+	var e Export
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ";") {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || seen[k] {
+			return Export{}, fmt.Errorf("export %q: field %q is not key=value once", s, f)
+		}
+		seen[k] = true
+		switch k {
+		case "created":
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return Export{}, fmt.Errorf("export %q: created: %w", s, err)
+			}
+			e.Created = t.UTC().Truncate(time.Second)
+		case "type":
+			switch v {
+			case "ClusterSetIP":
+			case "Headless":
+				e.Headless = true
+			default:
+				return Export{}, fmt.Errorf("export %q: type %q is neither ClusterSetIP nor Headless", s, v)
+			}
+		case "affinity":
+			aff, timeout, hasTimeout := strings.Cut(v, "/")
+			switch corev1.ServiceAffinity(aff) {
+			case corev1.ServiceAffinityNone, corev1.ServiceAffinityClientIP:
+				e.SessionAffinity = corev1.ServiceAffinity(aff)
+			default:
+				return Export{}, fmt.Errorf("export %q: affinity %q is neither None nor ClientIP", s, aff)
+			}
+			if hasTimeout {
+				n, err := strconv.ParseInt(timeout, 10, 32)
+				// The API's bounds for sessionAffinityConfig.clientIP.timeoutSeconds.
+				if err != nil || n < 1 || n > 86400 || e.SessionAffinity != corev1.ServiceAffinityClientIP {
+					return Export{}, fmt.Errorf("export %q: affinity timeout %q is not 1 to 86400 seconds of ClientIP", s, timeout)
+				}
+				e.AffinityTimeout = int32(n)
+			}
+		default:
+			return Export{}, fmt.Errorf("export %q: unknown field %q", s, k)
+		}
+	}
+	if !seen["created"] || !seen["type"] || !seen["affinity"] {
+		return Export{}, fmt.Errorf("export %q: want created, type and affinity", s)
+	}
+	return e, nil
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -67,6 +68,62 @@ func FuzzParseEndpointIdentities(f *testing.F) {
 			if _, err := netip.ParseAddr(addr); err != nil || !strings.HasPrefix(id, "spiffe://") {
 				t.Fatalf("kept %q=%q from %q", addr, id, s)
 			}
+		}
+	})
+}
+
+func TestExport(t *testing.T) {
+	created := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		in   string
+		want Export
+		err  bool
+	}{
+		{"ClusterSetIP, no affinity", "created=2026-12-03T06:00:00Z;type=ClusterSetIP;affinity=None", Export{Created: created, SessionAffinity: "None"}, false},
+		{"headless, ClientIP with a timeout", "created=2026-12-03T06:00:00Z;type=Headless;affinity=ClientIP/600", Export{Created: created, Headless: true, SessionAffinity: "ClientIP", AffinityTimeout: 600}, false},
+		{"fields in any order", "affinity=ClientIP;type=ClusterSetIP;created=2026-12-03T06:00:00Z", Export{Created: created, SessionAffinity: "ClientIP"}, false},
+		{"a missing field", "created=2026-12-03T06:00:00Z;type=ClusterSetIP", Export{}, true},
+		{"a repeated field", "created=2026-12-03T06:00:00Z;type=ClusterSetIP;type=Headless;affinity=None", Export{}, true},
+		{"an unknown type", "created=2026-12-03T06:00:00Z;type=ExternalName;affinity=None", Export{}, true},
+		{"a timeout without ClientIP", "created=2026-12-03T06:00:00Z;type=ClusterSetIP;affinity=None/10", Export{}, true},
+		{"a timeout out of range", "created=2026-12-03T06:00:00Z;type=ClusterSetIP;affinity=ClientIP/86401", Export{}, true},
+		{"not a time", "created=yesterday;type=ClusterSetIP;affinity=None", Export{}, true},
+		{"empty", "", Export{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseExport(tt.in)
+			if (err != nil) != tt.err {
+				t.Fatalf("ParseExport(%q) error %v, want error: %v", tt.in, err, tt.err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ParseExport(%q) = %+v, want %+v", tt.in, got, tt.want)
+			}
+			if err == nil {
+				if back, err := ParseExport(FormatExport(got)); err != nil || !reflect.DeepEqual(back, got) {
+					t.Errorf("format then parse gives %+v, %v; want %+v", back, err, got)
+				}
+			}
+		})
+	}
+}
+
+// Whatever ParseExport accepts is within the API's bounds and formats back to itself.
+func FuzzParseExport(f *testing.F) {
+	f.Add("created=2026-12-03T06:00:00Z;type=ClusterSetIP;affinity=None")
+	f.Add("created=2026-12-03T06:00:00Z;type=Headless;affinity=ClientIP/10800")
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseExport(s)
+		if err != nil {
+			return
+		}
+		if e.AffinityTimeout < 0 || e.AffinityTimeout > 86400 || (e.AffinityTimeout > 0 && e.SessionAffinity != corev1.ServiceAffinityClientIP) {
+			t.Fatalf("out of bounds %+v from %q", e, s)
+		}
+		back, err := ParseExport(FormatExport(e))
+		if err != nil || !back.Created.Equal(e.Created) || back.Headless != e.Headless || back.SessionAffinity != e.SessionAffinity || back.AffinityTimeout != e.AffinityTimeout {
+			t.Fatalf("%+v from %q formats to one that parses as %+v, %v", e, s, back, err)
 		}
 	})
 }

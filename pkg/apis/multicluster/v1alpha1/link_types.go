@@ -42,6 +42,18 @@ const (
 	// cluster that has a member, each at that cluster's gateway. The slice, not the Service,
 	// carries the remote annotations, as each member is in another cluster.
 	MirrorModeFederated = "federated"
+	// MirrorModeLocal marks a clusterset Service's EndpointSlice of this cluster's own
+	// member: its pods, copied from the exported Service's slices, reached directly.
+	MirrorModeLocal = "local"
+
+	// ClusterSetSuffix ends the name of the Service derived from a ServiceImport: its
+	// ClusterIP is the ServiceImport's ClusterSetIP, and its EndpointSlices are the
+	// clusterset's members', as a federated Service's are.
+	ClusterSetSuffix = "-clusterset"
+	// AnnotationExport, on a clusterset member's EndpointSlice, is what the member's
+	// ServiceExport and Service say that members may disagree on, for the oldest export to
+	// win (KEP-1645): see FormatExport.
+	AnnotationExport = "mirror.meshfed.io/export"
 
 	// AnnotationRemoteSvcFQName is the remote Service's name in its cluster's DNS.
 	AnnotationRemoteSvcFQName = "mirror.meshfed.io/remote-svc-fq-name"
