@@ -89,6 +89,9 @@ func ParseEndpointIdentities(s string) map[string]string {
 // Export is what one cluster's export of a clusterset service says that the clusterset's
 // members may disagree on, besides the ports (AnnotationRemotePorts): when it was exported,
 // whether it is headless, and its session affinity. The oldest export wins (KEP-1645).
+//
+// It is an annotation's value, not an API object: no deepcopy.
+// +kubebuilder:object:generate=false
 type Export struct {
 	// Created is the ServiceExport's creation time, to the second as the API keeps it.
 	Created time.Time
