@@ -414,6 +414,58 @@ func TestFederation(t *testing.T) {
 	t.Run("an anchor rotation across the federation, with traffic flowing, fails no call", func(t *testing.T) {
 		rotateAnchor(t, ctx, e, anchorDir, []string{"west", "east", "north"})
 	})
+
+	t.Run("a ServiceExport in east: west imports web as a clusterset service and reaches east at its ClusterSetIP", func(t *testing.T) {
+		e.apply(t, ctx, "east", "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: web, namespace: shop}\n")
+		eventually(t, 60*time.Second, "east's ServiceExport shop/web to be Valid", func() error {
+			out, err := e.kubectl(ctx, "east", "", "-n", "shop", "get", "serviceexport", "web", "-o", `jsonpath={.status.conditions[?(@.type=="Valid")].status}`)
+			if err != nil {
+				return err
+			}
+			if out != "True" {
+				return fmt.Errorf("Valid is %q", out)
+			}
+			return nil
+		})
+		var clusterSetIP string
+		eventually(t, 60*time.Second, "west's ServiceImport shop/web, of type ClusterSetIP, from east", func() error {
+			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "web", "-o", `jsonpath={.spec.type} {.spec.ips[0]} {.status.clusters[*].cluster}`)
+			if err != nil {
+				return err
+			}
+			f := strings.Fields(out)
+			if len(f) != 3 || f[0] != "ClusterSetIP" || f[2] != "east" {
+				return fmt.Errorf("type, ips and clusters are %q", out)
+			}
+			clusterSetIP = f[1]
+			return nil
+		})
+		for _, url := range []string{"http://web-clusterset.shop.svc.cluster.local/", "http://" + clusterSetIP + "/"} {
+			eventually(t, 60*time.Second, "west's front to be answered by east's web at "+url, func() error {
+				out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "get", "--timeout=3s", url)
+				if err != nil {
+					return err
+				}
+				if !strings.HasPrefix(out, "echo web-") {
+					return fmt.Errorf("answered %q, want east's web", out)
+				}
+				return nil
+			})
+		}
+		if _, err := e.kubectl(ctx, "east", "", "-n", "shop", "delete", "serviceexport", "web"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "west's ServiceImport shop/web to go with the last export", func() error {
+			_, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "web")
+			if err == nil {
+				return fmt.Errorf("still there")
+			}
+			if !strings.Contains(err.Error(), "NotFound") {
+				return err
+			}
+			return nil
+		})
+	})
 }
 
 // answeredBy calls url from west's front and says which cluster's pod answered: the echo
