@@ -77,22 +77,27 @@ func run(args []string, out io.Writer) error {
 	case "certify":
 		return certify(ctx, c, out)
 	case "ready", "unready":
-		return adminCall(ctx, http.MethodPost, *admin+"/"+args[0], out)
+		return call(ctx, http.MethodPost, *admin+"/"+args[0], out)
 	case "load-start":
 		if fs.NArg() != 1 {
 			return errors.New("load-start needs one URL")
 		}
-		return adminCall(ctx, http.MethodPost, *admin+"/load?"+url.Values{"url": {fs.Arg(0)}, "rate": {strconv.Itoa(*rate)}}.Encode(), out)
+		return call(ctx, http.MethodPost, *admin+"/load?"+url.Values{"url": {fs.Arg(0)}, "rate": {strconv.Itoa(*rate)}}.Encode(), out)
 	case "load-read":
-		return adminCall(ctx, http.MethodGet, *admin+"/load", out)
+		return call(ctx, http.MethodGet, *admin+"/load", out)
 	case "load-stop":
-		return adminCall(ctx, http.MethodDelete, *admin+"/load", out)
+		return call(ctx, http.MethodDelete, *admin+"/load", out)
 	}
 	return fmt.Errorf("unknown command %q; %s", args[0], usage)
 }
 
-// adminCall asks the pod's own server, and copies its answer to out.
-func adminCall(ctx context.Context, method, target string, out io.Writer) error {
+func get(ctx context.Context, url string, out io.Writer) error {
+	return call(ctx, http.MethodGet, url, out)
+}
+
+// call sends one request and copies a 200's body to out; anything else is an error that says
+// why: the mesh's proxy says it in its Meshfed-Proxy-Error header, the pod's server in its body.
+func call(ctx context.Context, method, target string, out io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, method, target, nil)
 	if err != nil {
 		return err
@@ -103,29 +108,12 @@ func adminCall(ctx context.Context, method, target string, out io.Writer) error 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s %s: %s %s", method, target, resp.Status, strings.TrimSpace(string(b)))
-	}
-	_, err = io.Copy(out, resp.Body)
-	return err
-}
-
-func get(ctx context.Context, url string, out io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		// The mesh's proxy says why it failed a request in this header.
-		if why := resp.Header.Get("Meshfed-Proxy-Error"); why != "" {
-			return fmt.Errorf("GET %s: %s: %s", url, resp.Status, why)
+		why := resp.Header.Get("Meshfed-Proxy-Error")
+		if why == "" {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+			why = strings.TrimSpace(string(b))
 		}
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return fmt.Errorf("%s %s: %s: %s", method, target, resp.Status, why)
 	}
 	_, err = io.Copy(out, resp.Body)
 	return err
