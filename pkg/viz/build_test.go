@@ -95,8 +95,8 @@ func TestBuild(t *testing.T) {
 		},
 		{
 			// Without east's answers, west's call is still an edge: to the Service it asked for.
-			name: "remote cluster unknown",
-			data: func() []clusterData { return federation()[:1] },
+			name:  "remote cluster unknown",
+			data:  func() []clusterData { return federation()[:1] },
 			edges: []string{"deployment/web -> service/voting-east@east", "deployment/web -> deployment/emoji"},
 		},
 		{

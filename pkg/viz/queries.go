@@ -29,12 +29,12 @@ type queries struct {
 func newQueries(window time.Duration) queries {
 	w := model.Duration(window).String()
 	return queries{
-		inbound: fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
-		inboundLatency: fmt.Sprintf(`sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s]))`, metricLatency, w),
-		outbound: fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
+		inbound:         fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
+		inboundLatency:  fmt.Sprintf(`sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s]))`, metricLatency, w),
+		outbound:        fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
 		outboundLatency: fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, le) (rate(%s{direction="outbound"}[%s]))`, metricLatency, w),
-		gatewayDials: fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w),
-		linkState: fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
+		gatewayDials:    fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w),
+		linkState:       fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
 	}
 }
 
@@ -49,7 +49,7 @@ func seriesQueries(window time.Duration) (requests, p99 string) {
 type clusterData struct {
 	Source
 	inbound, inboundLatency, outbound, outboundLatency, gatewayDials, linkState model.Vector
-	err error
+	err                                                                         error
 }
 
 // success says whether a status code counts as a success: anything below 500. A request
