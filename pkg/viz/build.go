@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"math"
 	"slices"
-	"strconv"
 )
 
 // golden accumulates the rates behind one Golden.
 type golden struct {
 	total, ok, tls float64
-	hist           histogram
+	// latency are the quantiles' (in seconds), in the order of quantiles.
+	latency [3]*float64
 }
 
 func (g *golden) add(rate float64, ok, tls bool) {
@@ -26,28 +26,23 @@ func (g *golden) add(rate float64, ok, tls bool) {
 	}
 }
 
-func (g *golden) bucket(le string, rate float64) {
-	b, err := parseLe(le)
-	if err != nil || math.IsNaN(rate) {
+// setLatency keeps the i-th quantile v, in seconds: the highest when several series of the
+// same workload or edge answer.
+func (g *golden) setLatency(i int, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
-	if g.hist == nil {
-		g.hist = histogram{}
+	if g.latency[i] == nil || v > *g.latency[i] {
+		g.latency[i] = ptr(v)
 	}
-	g.hist.add(b, rate)
 }
-
-// parseLe reads a bucket's bound as Prometheus writes it ("0.005", "+Inf").
-func parseLe(le string) (float64, error) { return strconv.ParseFloat(le, 64) }
 
 func (g *golden) result() Golden {
 	out := Golden{RPS: g.total}
 	if g.total > 0 {
 		out.SuccessRate = ptr(g.ok / g.total)
 		out.TLSShare = ptr(g.tls / g.total)
-		out.P50 = millis(g.hist.quantile(0.5))
-		out.P95 = millis(g.hist.quantile(0.95))
-		out.P99 = millis(g.hist.quantile(0.99))
+		out.P50, out.P95, out.P99 = millis(g.latency[0]), millis(g.latency[1]), millis(g.latency[2])
 	}
 	return out
 }
@@ -107,13 +102,15 @@ func build(data []clusterData, window string) Overview {
 				remote[k][w] += float64(s.Value)
 			}
 		}
-		for _, s := range d.inboundLatency {
-			l := s.Metric
-			w := Workload{Cluster: d.Cluster, Namespace: string(l[labelNamespace]), Name: string(l["dst_workload"])}
-			if w.Name == "" {
-				continue
+		for qi, vec := range d.inboundLatency {
+			for _, s := range vec {
+				l := s.Metric
+				w := Workload{Cluster: d.Cluster, Namespace: string(l[labelNamespace]), Name: string(l["dst_workload"])}
+				if w.Name == "" {
+					continue
+				}
+				lookup(w).setLatency(qi, float64(s.Value))
 			}
-			lookup(w).bucket(string(l["le"]), float64(s.Value))
 		}
 	}
 	trustDomains := map[string]string{}
@@ -142,11 +139,13 @@ func build(data []clusterData, window string) Overview {
 			}
 			g.add(float64(s.Value), success(l["status_code"]), l["tls"] == "true")
 		}
-		for _, s := range d.outboundLatency {
-			l := s.Metric
-			rk := rowKey{d.Cluster, string(l[labelNamespace]), string(l["src_workload"]), string(l["dst_workload"]), string(l["remote_cluster"]), string(l["authority"])}
-			if ek, ok := rows[rk]; ok {
-				edges[ek].bucket(string(l["le"]), float64(s.Value))
+		for qi, vec := range d.outboundLatency {
+			for _, s := range vec {
+				l := s.Metric
+				rk := rowKey{d.Cluster, string(l[labelNamespace]), string(l["src_workload"]), string(l["dst_workload"]), string(l["remote_cluster"]), string(l["authority"])}
+				if ek, ok := rows[rk]; ok {
+					edges[ek].setLatency(qi, float64(s.Value))
+				}
 			}
 		}
 	}

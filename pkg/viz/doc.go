@@ -18,7 +18,7 @@
 // It serves them as JSON (see Server) for `mesh viz` and the dashboard.
 //
 // It deliberately keeps no state and stores nothing: every answer is a fresh query, so the
-// Prometheus retention is the only history. Quantiles are computed here from the histogram
-// buckets (as histogram_quantile does) so one query per cluster serves every workload.
+// Prometheus retention is the only history. Each query is one per cluster for every
+// workload at once, never one per workload, so the cost grows with the answer alone.
 // It reads Prometheus only; it never talks to the proxies or the Kubernetes API.
 package viz

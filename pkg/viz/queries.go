@@ -21,21 +21,30 @@ const (
 	labelNamespace = "namespace"
 )
 
-// queries are the PromQL the server asks each cluster, for one window.
+// quantiles are the latency quantiles the server asks for: p50, p95, p99.
+var quantiles = [3]float64{0.5, 0.95, 0.99}
+
+// queries are the PromQL the server asks each cluster, for one window. Latency quantiles are
+// Prometheus' histogram_quantile, one query each: an answer of one series per workload
+// costs far less to send and read than the buckets (fourteen per workload) would.
 type queries struct {
-	inbound, inboundLatency, outbound, outboundLatency, gatewayDials, linkState string
+	inbound, outbound, gatewayDials, linkState string
+	inboundLatency, outboundLatency            [3]string
 }
 
 func newQueries(window time.Duration) queries {
 	w := model.Duration(window).String()
-	return queries{
-		inbound:         fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
-		inboundLatency:  fmt.Sprintf(`sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s]))`, metricLatency, w),
-		outbound:        fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
-		outboundLatency: fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, le) (rate(%s{direction="outbound"}[%s]))`, metricLatency, w),
-		gatewayDials:    fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w),
-		linkState:       fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
+	q := queries{
+		inbound:      fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
+		outbound:     fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
+		gatewayDials: fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w),
+		linkState:    fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
 	}
+	for i, qt := range quantiles {
+		q.inboundLatency[i] = fmt.Sprintf(`histogram_quantile(%g, sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s])))`, qt, metricLatency, w)
+		q.outboundLatency[i] = fmt.Sprintf(`histogram_quantile(%g, sum by (namespace, src_workload, dst_workload, remote_cluster, authority, le) (rate(%s{direction="outbound"}[%s])))`, qt, metricLatency, w)
+	}
+	return q
 }
 
 // seriesQueries are the range queries of the charts: requests by status, and p99.
@@ -48,8 +57,10 @@ func seriesQueries(window time.Duration) (requests, p99 string) {
 // clusterData is one cluster's answers to queries.
 type clusterData struct {
 	Source
-	inbound, inboundLatency, outbound, outboundLatency, gatewayDials, linkState model.Vector
-	err                                                                         error
+	inbound, outbound, gatewayDials, linkState model.Vector
+	// The latency quantiles, in seconds, in the order of quantiles.
+	inboundLatency, outboundLatency [3]model.Vector
+	err                             error
 }
 
 // success says whether a status code counts as a success: anything below 500. A request

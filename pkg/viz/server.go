@@ -88,10 +88,14 @@ func (s *Server) collect(ctx context.Context, window time.Duration) []clusterDat
 		out[i].Source = src
 		d := &out[i]
 		var mu sync.Mutex
-		for query, into := range map[string]*model.Vector{
-			q.inbound: &d.inbound, q.inboundLatency: &d.inboundLatency, q.outbound: &d.outbound,
-			q.outboundLatency: &d.outboundLatency, q.gatewayDials: &d.gatewayDials, q.linkState: &d.linkState,
-		} {
+		asks := map[string]*model.Vector{
+			q.inbound: &d.inbound, q.outbound: &d.outbound, q.gatewayDials: &d.gatewayDials, q.linkState: &d.linkState,
+		}
+		for i := range quantiles {
+			asks[q.inboundLatency[i]] = &d.inboundLatency[i]
+			asks[q.outboundLatency[i]] = &d.outboundLatency[i]
+		}
+		for query, into := range asks {
 			wg.Go(func() {
 				v, err := s.instant(ctx, src, query, at)
 				mu.Lock()
@@ -141,7 +145,9 @@ type SeriesAnswer struct {
 
 // Series queries the last minutes of every workload asked for.
 func (s *Server) Series(ctx context.Context, r SeriesRequest) SeriesAnswer {
-	end := s.now()
+	// Steps on whole multiples of the step: Prometheus answers at start + k*step, and points
+	// from every cluster and workload then fall on the same times.
+	end := s.now().Truncate(r.Step)
 	rng := promv1.Range{Start: end.Add(-time.Duration(r.Minutes) * time.Minute), End: end, Step: r.Step}
 	reqQ, p99Q := seriesQueries(r.Window)
 	type acc struct{ total, ok, p99 map[int64]float64 }
@@ -204,7 +210,7 @@ func (s *Server) Series(ctx context.Context, r SeriesRequest) SeriesAnswer {
 		}
 		for w, a := range byWorkload {
 			se := Series{Workload: w, Points: []Point{}}
-			for t := rng.Start.Truncate(time.Millisecond); !t.After(end); t = t.Add(r.Step) {
+			for t := rng.Start; !t.After(end); t = t.Add(r.Step) {
 				ms := t.UnixMilli()
 				p := Point{T: ms, RPS: a.total[ms]}
 				if a.total[ms] > 0 {
