@@ -262,7 +262,8 @@ type Filter struct {
 	Cluster, Namespace, Kind string
 }
 
-func (f Filter) match(w Workload) bool {
+// Match says whether w is selected.
+func (f Filter) Match(w Workload) bool {
 	return (f.Cluster == "" || w.Cluster == f.Cluster) && (f.Namespace == "" || w.Namespace == f.Namespace) &&
 		(f.Kind == "" || w.Kind() == f.Kind)
 }
@@ -328,7 +329,7 @@ func (s *Server) Handler() http.Handler {
 		ov := s.Overview(r.Context(), win)
 		ans := StatAnswer{Window: ov.Window, Clusters: ov.Clusters, Workloads: []WorkloadStat{}}
 		for _, ws := range ov.Workloads {
-			if f.match(ws.Workload) {
+			if f.Match(ws.Workload) {
 				ans.Workloads = append(ans.Workloads, ws)
 			}
 		}
@@ -343,7 +344,7 @@ func (s *Server) Handler() http.Handler {
 		ov := s.Overview(r.Context(), win)
 		ans := EdgesAnswer{Window: ov.Window, Clusters: ov.Clusters, Edges: []Edge{}}
 		for _, e := range ov.Edges {
-			if f.match(e.Src) || f.match(e.Dst) {
+			if f.Match(e.Src) || f.Match(e.Dst) {
 				ans.Edges = append(ans.Edges, e)
 			}
 		}

@@ -33,5 +33,6 @@ at --api-url.`,
 	cmd.AddCommand(newCmdStat(api, streams))
 	cmd.AddCommand(newCmdEdges(api, streams))
 	cmd.AddCommand(newCmdTop(api, streams))
+	cmd.AddCommand(newCmdDashboard(api, streams))
 	return cmd
 }
