@@ -142,6 +142,8 @@ type VizValues struct {
 	ScrapeInterval, Retention string
 	// Export meshes Prometheus and exports its Service, so linked clusters read it.
 	Export bool
+	// Rules is Prometheus' rules file (pkg/viz's RecordingRules), which the viz API reads.
+	Rules string
 }
 
 // VizRemote is a linked cluster whose Prometheus the viz API reads.
@@ -180,6 +182,11 @@ var funcs = template.FuncMap{
 	// trimSuffix removes suffix from the end of s (sprig's argument order: suffix first,
 	// so that a pipeline ends in s).
 	"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+	// indent puts spaces before every line of s (sprig's indent), to nest a file in YAML.
+	"indent": func(spaces int, s string) string {
+		pad := strings.Repeat(" ", spaces)
+		return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+	},
 	// fail stops rendering with msg.
 	"fail": func(msg string) (string, error) { return "", errors.New(msg) },
 }

@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	listen := fs.String("listen", ":8084", "address to serve the API on")
 	timeout := fs.Duration("query-timeout", 10*time.Second, "bound of each query to a Prometheus")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	recorded := fs.Bool("recording-rules", false, "every Prometheus loads pkg/viz's recording rules (mesh viz install's do): answer for the default window from their series")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -77,7 +78,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 		sources = append(sources, s)
 	}
-	srv, err := viz.NewServer(sources, log, viz.WithQueryTimeout(*timeout))
+	opts := []viz.Option{viz.WithQueryTimeout(*timeout)}
+	if *recorded {
+		opts = append(opts, viz.WithRecordingRules())
+	}
+	srv, err := viz.NewServer(sources, log, opts...)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,8 @@ type Server struct {
 	now func() time.Time
 	// timeout bounds each query.
 	timeout time.Duration
+	// recorded says every Prometheus has the RecordingRules: DefaultWindow is read from them.
+	recorded bool
 }
 
 // Option tunes a Server.
@@ -47,6 +49,11 @@ type Option func(*Server)
 
 // WithClock makes the server evaluate queries at now() instead of the wall clock.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithRecordingRules says every cluster's Prometheus loads RecordingRules (mesh viz
+// install's do): answers for DefaultWindow read the recorded series, other windows the raw
+// ones.
+func WithRecordingRules() Option { return func(s *Server) { s.recorded = true } }
 
 // WithQueryTimeout bounds each query to Prometheus (default 10s).
 func WithQueryTimeout(d time.Duration) Option { return func(s *Server) { s.timeout = d } }
@@ -81,6 +88,9 @@ func (s *Server) Overview(ctx context.Context, window time.Duration) Overview {
 // collect asks every cluster every query, all side by side.
 func (s *Server) collect(ctx context.Context, window time.Duration) []clusterData {
 	q := newQueries(window)
+	if s.recorded && window == DefaultWindow {
+		q = recordedQueries()
+	}
 	at := s.now()
 	out := make([]clusterData, len(s.sources))
 	var wg sync.WaitGroup
@@ -150,6 +160,9 @@ func (s *Server) Series(ctx context.Context, r SeriesRequest) SeriesAnswer {
 	end := s.now().Truncate(r.Step)
 	rng := promv1.Range{Start: end.Add(-time.Duration(r.Minutes) * time.Minute), End: end, Step: r.Step}
 	reqQ, p99Q := seriesQueries(r.Window)
+	if s.recorded && r.Window == DefaultWindow {
+		reqQ, p99Q = recordedSeriesQueries()
+	}
 	type acc struct{ total, ok, p99 map[int64]float64 }
 	ans := SeriesAnswer{Clusters: []ClusterStatus{}, Series: []Series{}}
 	for _, src := range s.sources {

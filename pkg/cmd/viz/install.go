@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
 	"github.com/meshfed/meshfed/pkg/trust"
+	vizapi "github.com/meshfed/meshfed/pkg/viz"
 )
 
 // DefaultPrometheusImage is Prometheus' official image, as `mesh viz install` runs it. The
@@ -102,6 +103,7 @@ func (o *InstallOptions) Complete() error {
 		ScrapeInterval:  model.Duration(o.ScrapeInterval).String(),
 		Retention:       model.Duration(o.Retention).String(),
 		Export:          o.Export,
+		Rules:           vizapi.RecordingRules(o.ScrapeInterval),
 	}
 	if o.TrustDomain != "" && o.TrustDomain != trust.DefaultTrustDomain(o.ClusterName) {
 		o.values.TrustDomain = o.TrustDomain

@@ -3,10 +3,14 @@ package viz
 import (
 	"bytes"
 	"flag"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshfed/meshfed/internal/golden"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
@@ -125,5 +129,40 @@ func TestInstallBadInput(t *testing.T) {
 				t.Errorf("printed %d bytes on failure", len(out))
 			}
 		})
+	}
+}
+
+// The recording rules install prints are what Prometheus' own promtool accepts (Debian's
+// prometheus package has it). Not the config: Debian builds Prometheus without
+// kubernetes_sd, which the config needs (the official image has it).
+func TestInstallPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("MESHFED_REQUIRE_PROMETHEUS") != "" {
+			t.Fatal("no promtool: run hack/install-deps.sh (Debian's prometheus package)")
+		}
+		t.Skip("no promtool: run hack/install-deps.sh (Debian's prometheus package)")
+	}
+	out, _, err := run(nil, installArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cmdutil.DecodeDocuments([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range docs {
+		if d.GetKind() != "ConfigMap" {
+			continue
+		}
+		data, _, _ := unstructured.NestedStringMap(d.Object, "data")
+		if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(data["rules.yml"]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "rules", filepath.Join(dir, "rules.yml"))
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "SUCCESS: 5 rules found") {
+		t.Fatalf("promtool check rules: %v\n%s", err, b)
 	}
 }

@@ -65,9 +65,10 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-// serve runs the viz API over fed and the dashboard in front of it, on loopback.
+// serve runs the viz API over fed, as installed (reading the recording rules' series for
+// the page's default window), and the dashboard in front of it, on loopback.
 func serve(t *testing.T, fed *viztest.Federation) string {
-	srv, err := viz.NewServer(fed.Sources(), slog.New(slog.DiscardHandler))
+	srv, err := viz.NewServer(fed.Sources(), slog.New(slog.DiscardHandler), viz.WithRecordingRules())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,6 +149,10 @@ func (f *Federation) WaitScraped(ctx context.Context, t testing.TB) {
 		p.WaitFor(ctx, t, fmt.Sprintf("a rate of the requests of %d proxies' sides in %s", n, cluster),
 			fmt.Sprintf(`count(sum by (direction, src_workload, dst_workload) (rate(meshfed_proxy_requests_total[%s])) > 0)`, model.Duration(f.window)),
 			func(v model.Vector) bool { return len(v) == 1 && int(v[0].Value) >= n })
+		// And the recording rules' series of every side, which a server WithRecordingRules reads.
+		p.WaitFor(ctx, t, fmt.Sprintf("the recorded rates of %d proxies' sides in %s", n, cluster),
+			`(count(sum by (dst_workload) (meshfed:inbound_requests:rate1m) > 0) or vector(0)) + (count(sum by (src_workload, dst_workload) (meshfed:outbound_requests:rate1m) > 0) or vector(0))`,
+			func(v model.Vector) bool { return len(v) == 1 && int(v[0].Value) >= n })
 	}
 }
 

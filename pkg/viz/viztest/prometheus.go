@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/meshfed/meshfed/pkg/viz"
 )
 
 // Binary is the Prometheus binary: $MESHFED_PROMETHEUS, else `prometheus` on the PATH.
@@ -44,8 +46,8 @@ type Prometheus struct {
 	API promv1.API
 }
 
-// StartPrometheus runs Prometheus scraping targets every interval until the test ends, and
-// waits until it is ready. It skips the test when there is no prometheus binary, unless
+// StartPrometheus runs Prometheus scraping targets every interval, with viz.RecordingRules
+// evaluated as often, until the test ends, and waits until it is ready. It skips the test when there is no prometheus binary, unless
 // MESHFED_REQUIRE_PROMETHEUS is set (CI sets it: there, a missing binary is a failure).
 func StartPrometheus(t testing.TB, interval time.Duration, targets []Target) *Prometheus {
 	t.Helper()
@@ -59,7 +61,12 @@ func StartPrometheus(t testing.TB, interval time.Duration, targets []Target) *Pr
 	dir := t.TempDir()
 	var cfg strings.Builder
 	iv := model.Duration(interval).String()
-	fmt.Fprintf(&cfg, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n- job_name: proxies\n  static_configs:\n", iv, iv)
+	// The rules mesh viz install loads, evaluated as often as targets are scraped.
+	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(viz.RecordingRules(interval)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&cfg, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: %s\nrule_files: [%q]\nscrape_configs:\n- job_name: proxies\n  static_configs:\n",
+		iv, iv, iv, filepath.Join(dir, "rules.yml"))
 	for _, tg := range targets {
 		fmt.Fprintf(&cfg, "  - targets: [%q]\n    labels:\n", tg.Addr)
 		for k, v := range tg.Labels {
