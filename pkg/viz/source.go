@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -34,8 +35,8 @@ var clusterNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 // ParseSource parses a --prometheus flag, CLUSTER=URL, into a Source whose trust domain is
 // <cluster>.meshfed.local unless trustDomains names another.
 func ParseSource(flag string, trustDomains map[string]string, rt http.RoundTripper) (Source, error) {
-	name, addr, ok := cutEqual(flag)
-	if !ok {
+	name, addr, ok := strings.Cut(flag, "=")
+	if !ok || name == "" || addr == "" {
 		return Source{}, fmt.Errorf("--prometheus %q: want CLUSTER=URL, such as west=http://prometheus.mesh-viz.svc:9090", flag)
 	}
 	if !clusterNameRE.MatchString(name) {
@@ -54,13 +55,4 @@ func ParseSource(flag string, trustDomains map[string]string, rt http.RoundTripp
 		td = name + ".meshfed.local"
 	}
 	return Source{Cluster: name, TrustDomain: td, Prometheus: promv1.NewAPI(c)}, nil
-}
-
-func cutEqual(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return s[:i], s[i+1:], i > 0 && i < len(s)-1
-		}
-	}
-	return s, "", false
 }
