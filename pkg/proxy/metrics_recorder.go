@@ -27,15 +27,15 @@ func NewMetricsRecorder(reg prometheus.Registerer, workload string) (*MetricsRec
 }
 
 // Outbound records a request the app sent to authority, carried to ep, answered with code
-// after took.
-func (r *MetricsRecorder) Outbound(ep Endpoint, authority string, code int, took time.Duration) {
-	r.m.request(sidesOf("outbound", r.workload, ep, nil), authority, code, took)
+// (and grpcStatus, empty but for gRPC) after took.
+func (r *MetricsRecorder) Outbound(ep Endpoint, authority string, code int, grpcStatus string, took time.Duration) {
+	r.m.request(sidesOf("outbound", r.workload, ep, nil), authority, code, grpcStatus, took)
 }
 
 // Inbound records a request from client (nil for plaintext) for authority, answered by the
-// app with code after took.
-func (r *MetricsRecorder) Inbound(client *trust.ID, authority string, code int, took time.Duration) {
-	r.m.request(sidesOf("inbound", r.workload, Endpoint{}, client), authority, code, took)
+// app with code (and grpcStatus, empty but for gRPC) after took.
+func (r *MetricsRecorder) Inbound(client *trust.ID, authority string, code int, grpcStatus string, took time.Duration) {
+	r.m.request(sidesOf("inbound", r.workload, Endpoint{}, client), authority, code, grpcStatus, took)
 }
 
 // GatewayDial records a tunnel opened through cluster's gateway, with its result (ok,

@@ -93,7 +93,7 @@ func build(data []clusterData, window string) Overview {
 			if w.Name == "" {
 				continue
 			}
-			lookup(w).add(float64(s.Value), success(l["status_code"]), l["tls"] == "true")
+			lookup(w).add(float64(s.Value), success(l), l["tls"] == "true")
 			if td, _ := spiffeParts(string(l["client_id"])); td != "" && float64(s.Value) > 0 {
 				k := remoteKey{d.Cluster, td, host(string(l["authority"]))}
 				if remote[k] == nil {
@@ -137,7 +137,7 @@ func build(data []clusterData, window string) Overview {
 				g = &golden{}
 				edges[ek] = g
 			}
-			g.add(float64(s.Value), success(l["status_code"]), l["tls"] == "true")
+			g.add(float64(s.Value), success(l), l["tls"] == "true")
 		}
 		for qi, vec := range d.outboundLatency {
 			for _, s := range vec {

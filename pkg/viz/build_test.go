@@ -57,7 +57,8 @@ func federation() []clusterData {
 			Source: Source{Cluster: "east", TrustDomain: "east.meshfed.local"},
 			inbound: vec(
 				s(2, "namespace", "demo", "dst_workload", "deployment/voting", "authority", "voting-east.demo.svc.cluster.local:8080", "client_id", webID, "status_code", "200", "tls", "true"),
-				s(2, "namespace", "demo", "dst_workload", "deployment/voting", "authority", "voting-east.demo.svc.cluster.local:8080", "client_id", webID, "status_code", "500", "tls", "true"),
+				// A gRPC failure: HTTP 200, grpc-status 14.
+				s(2, "namespace", "demo", "dst_workload", "deployment/voting", "authority", "voting-east.demo.svc.cluster.local:8080", "client_id", webID, "status_code", "200", "grpc_status", "14", "tls", "true"),
 			),
 		},
 	}

@@ -18,7 +18,8 @@ import (
 )
 
 // demoCalls are the demo app's across west and east: the bot votes through web, web calls
-// emoji in west and voting in east through east's gateway, and voting fails half.
+// emoji in west and voting in east through east's gateway (both gRPC, as the demo's), and
+// voting fails half: gRPC failures, HTTP 200s with grpc-status 14.
 func demoCalls() []viztest.Call {
 	bot := viz.Workload{Cluster: "west", Namespace: "demo", Name: "deployment/vote-bot"}
 	web := viz.Workload{Cluster: "west", Namespace: "demo", Name: "deployment/web"}
@@ -26,8 +27,8 @@ func demoCalls() []viztest.Call {
 	voting := viz.Workload{Cluster: "east", Namespace: "demo", Name: "deployment/voting"}
 	return []viztest.Call{
 		{From: bot, To: web, RPS: 20, Latency: 12 * time.Millisecond},
-		{From: web, To: emoji, RPS: 20, Latency: 3 * time.Millisecond},
-		{From: web, To: voting, RPS: 10, FailRatio: 0.5, Latency: 4 * time.Millisecond},
+		{From: web, To: emoji, RPS: 20, Latency: 3 * time.Millisecond, GRPC: true},
+		{From: web, To: voting, RPS: 10, FailRatio: 0.5, Latency: 4 * time.Millisecond, GRPC: true},
 	}
 }
 

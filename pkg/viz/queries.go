@@ -35,8 +35,8 @@ type queries struct {
 func newQueries(window time.Duration) queries {
 	w := model.Duration(window).String()
 	q := queries{
-		inbound:      fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
-		outbound:     fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
+		inbound:      fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, grpc_status, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
+		outbound:     fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, grpc_status, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
 		gatewayDials: fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w),
 		linkState:    fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
 	}
@@ -50,7 +50,7 @@ func newQueries(window time.Duration) queries {
 // seriesQueries are the range queries of the charts: requests by status, and p99.
 func seriesQueries(window time.Duration) (requests, p99 string) {
 	w := model.Duration(window).String()
-	return fmt.Sprintf(`sum by (namespace, dst_workload, status_code) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
+	return fmt.Sprintf(`sum by (namespace, dst_workload, status_code, grpc_status) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
 		fmt.Sprintf(`histogram_quantile(0.99, sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s])))`, metricLatency, w)
 }
 
@@ -63,9 +63,14 @@ type clusterData struct {
 	err                             error
 }
 
-// success says whether a status code counts as a success: anything below 500. A request
-// the proxy failed itself (no endpoint, a refused tunnel) carries the 5xx it answered with.
-func success(code model.LabelValue) bool { return !strings.HasPrefix(string(code), "5") }
+// success says whether a response counts as a success: an HTTP status below 500 and, for
+// gRPC, the status OK (a failed gRPC call is an HTTP 200 with a grpc-status other than 0).
+// A request the proxy failed itself (no endpoint, a refused tunnel) carries the 5xx it
+// answered with.
+func success(m model.Metric) bool {
+	g := m["grpc_status"]
+	return !strings.HasPrefix(string(m["status_code"]), "5") && (g == "" || g == "0")
+}
 
 // host is an authority without its port.
 func host(authority string) string {

@@ -21,8 +21,8 @@ const (
 func recordingRules() [][2]string {
 	w := model.Duration(DefaultWindow).String()
 	return [][2]string{
-		{recordedInbound, fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w)},
-		{recordedOutbound, fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w)},
+		{recordedInbound, fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, grpc_status, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w)},
+		{recordedOutbound, fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, grpc_status, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w)},
 		{recordedInboundLatency, fmt.Sprintf(`sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s]))`, metricLatency, w)},
 		{recordedOutboundLatency, fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, le) (rate(%s{direction="outbound"}[%s]))`, metricLatency, w)},
 		{recordedGatewayDials, fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w)},
@@ -61,6 +61,6 @@ func recordedQueries() queries {
 
 // recordedSeriesQueries are seriesQueries for DefaultWindow over the recorded series.
 func recordedSeriesQueries() (requests, p99 string) {
-	return fmt.Sprintf(`sum by (namespace, dst_workload, status_code) (%s)`, recordedInbound),
+	return fmt.Sprintf(`sum by (namespace, dst_workload, status_code, grpc_status) (%s)`, recordedInbound),
 		fmt.Sprintf(`histogram_quantile(0.99, %s)`, recordedInboundLatency)
 }

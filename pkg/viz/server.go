@@ -205,7 +205,7 @@ func (s *Server) Series(ctx context.Context, r SeriesRequest) SeriesAnswer {
 					continue
 				}
 				a.total[int64(p.Timestamp)] += float64(p.Value)
-				if success(ss.Metric["status_code"]) {
+				if success(ss.Metric) {
 					a.ok[int64(p.Timestamp)] += float64(p.Value)
 				}
 			}

@@ -21,7 +21,8 @@ import (
 )
 
 // Call is the traffic of one edge: From calls To at RPS requests per second, a share
-// FailRatio of them answered 500 by To, each taking Latency. A call to another cluster goes
+// FailRatio of them failed by To, each taking Latency. A gRPC call fails as gRPC does: an
+// HTTP 200 with grpc-status 14 (UNAVAILABLE); others with an HTTP 500. A call to another cluster goes
 // as one through its gateway: to the mirror <name>-<cluster>, the caller's proxy knowing no
 // destination workload, as pkg/proxy records it.
 type Call struct {
@@ -29,6 +30,7 @@ type Call struct {
 	RPS       float64
 	FailRatio float64
 	Latency   time.Duration
+	GRPC      bool
 }
 
 // Authority is the host:port From asks for: To's Service, or its mirror when To is in
@@ -180,9 +182,16 @@ func (f *Federation) move(ctx context.Context) {
 // record records the n-th request of c on both sides: the caller's outbound, the callee's
 // inbound. A share FailRatio of them, spread evenly, fail.
 func (f *Federation) record(c Call, n int) {
-	code := http.StatusOK
+	code, grpc := http.StatusOK, ""
+	if c.GRPC {
+		grpc = "0"
+	}
 	if math.Floor(float64(n+1)*c.FailRatio) > math.Floor(float64(n)*c.FailRatio) {
-		code = http.StatusInternalServerError
+		if c.GRPC {
+			grpc = "14"
+		} else {
+			code = http.StatusInternalServerError
+		}
 	}
 	server, client := Identity(c.To), Identity(c.From)
 	ep := proxy.Endpoint{Labels: map[string]string{"namespace": c.To.Namespace}}
@@ -197,8 +206,8 @@ func (f *Federation) record(c Call, n int) {
 			f.recorders[c.From].GatewayDial(c.To.Cluster, "ok")
 		}
 	}
-	f.recorders[c.From].Outbound(ep, c.Authority(), code, c.Latency)
-	f.recorders[c.To].Inbound(&client, c.Authority(), code, c.Latency)
+	f.recorders[c.From].Outbound(ep, c.Authority(), code, grpc, c.Latency)
+	f.recorders[c.To].Inbound(&client, c.Authority(), code, grpc, c.Latency)
 }
 
 // serve serves h on a loopback port until the test ends.
