@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkOverview200 times the viz API's overview (every workload's stat, every edge, the
-// links: ten queries to each cluster's Prometheus, side by side, and the join) for 200
+// links: one query of ten parts to each cluster's Prometheus, side by side, and the join) for 200
 // workloads over two clusters with real Prometheus, as installed (reading the recording
 // rules' series) and without the rules, beside a baseline: the largest request-rate query
 // alone, over the raw series, sent straight to one Prometheus. The goal is under 100 ms.

@@ -18,7 +18,8 @@
 // It serves them as JSON (see Server) for `mesh viz` and the dashboard.
 //
 // It deliberately keeps no state and stores nothing: every answer is a fresh query, so the
-// Prometheus retention is the only history. Each query is one per cluster for every
-// workload at once, never one per workload, so the cost grows with the answer alone.
+// Prometheus retention is the only history. An answer costs one query per cluster, for
+// every workload at once, never one per workload; with the recording rules (RecordingRules)
+// loaded, that query reads one series per workload and edge rather than every pod's.
 // It reads Prometheus only; it never talks to the proxies or the Kubernetes API.
 package viz
