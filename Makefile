@@ -62,7 +62,7 @@ $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC): hack/tools/protoc-gen/go.mod hack/tools/
 	cd hack/tools/protoc-gen && go build -o $(PROTOC_GEN_GO) google.golang.org/protobuf/cmd/protoc-gen-go \
 		&& go build -o $(PROTOC_GEN_GO_GRPC) google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
-generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate the API's deepcopy code, the CRDs in deploy/crds and the gRPC code from proto/.
+generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate the API's deepcopy code, the CRDs in deploy/crds, the gRPC code from proto/ and the viz dashboard's bundle (pinned npm packages, esbuild; no Node).
 	$(CONTROLLER_GEN) object:headerFile="" paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=deploy/crds
 	cp deploy/crds/about.k8s.io_*.yaml deploy/crds/policy.meshfed.io_*.yaml deploy/charts/meshfed/crds/
@@ -70,10 +70,11 @@ generate: deps $(CONTROLLER_GEN) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regen
 		--plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=module=github.com/meshfed/meshfed \
 		--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=. --go-grpc_opt=module=github.com/meshfed/meshfed \
 		$$(find proto -name '*.proto' | sort)
+	go generate ./pkg/viz/dashboard
 
 verify-generate: generate ## Fail when generated files are not what the types and protos say.
-	@git diff --exit-code -- pkg/apis deploy/crds deploy/charts/meshfed/crds || { echo "generated files are stale: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- pkg/apis deploy/crds)" || { echo "generated files are not committed: run make generate and commit"; git status --short -- pkg/apis deploy/crds; exit 1; }
+	@git diff --exit-code -- pkg/apis deploy/crds deploy/charts/meshfed/crds pkg/viz/dashboard/dist || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/apis deploy/crds pkg/viz/dashboard/dist)" || { echo "generated files are not committed: run make generate and commit"; git status --short -- pkg/apis deploy/crds pkg/viz/dashboard/dist; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

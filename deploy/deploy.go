@@ -49,6 +49,9 @@ var controlplaneOrder = []string{
 //go:embed demo/*.yaml
 var demo embed.FS
 
+//go:embed viz/*.yaml
+var viz embed.FS
+
 // multiclusterOrder is the order to apply the multicluster manifests in: the namespace before
 // what lives in it, the ServiceAccounts before the token Secret that names one.
 var multiclusterOrder = []string{
@@ -143,6 +146,40 @@ func (v ControlPlaneValues) Image(name string) string {
 	return strings.TrimSuffix(v.Registry, "/") + "/" + name + ":" + v.Version
 }
 
+// VizValues are what `mesh viz install` writes into deploy/viz: one cluster's metrics stack.
+type VizValues struct {
+	// ClusterName is the cluster's, as its Links know it; TrustDomain its trust domain when
+	// not <ClusterName>.meshfed.local (empty otherwise).
+	ClusterName, TrustDomain string
+	// ClusterDomain is the cluster's DNS domain (cluster.local).
+	ClusterDomain string
+	// Remotes are the linked clusters whose Prometheus the viz API reads, through their
+	// mirrors meshfed-prometheus-<name>.
+	Remotes []VizRemote
+	// VizImage and PrometheusImage are the images of the viz API and of Prometheus.
+	VizImage, PrometheusImage string
+	// ScrapeInterval and Retention are Prometheus durations ("10s", "6h").
+	ScrapeInterval, Retention string
+	// Export meshes Prometheus and exports its Service, so linked clusters read it.
+	Export bool
+	// Rules is Prometheus' rules file (pkg/viz's RecordingRules), which the viz API reads.
+	Rules string
+}
+
+// VizRemote is a linked cluster whose Prometheus the viz API reads.
+type VizRemote struct {
+	Name, TrustDomain string
+}
+
+// vizOrder is the order to apply the viz manifests in: the namespace first.
+var vizOrder = []string{"viz/prometheus.yaml", "viz/api.yaml"}
+
+// Viz returns the manifests of `mesh viz install`, rendered with v, in the order to apply
+// them. The values must have been validated: they are written as they are.
+func Viz(v VizValues) ([]Manifest, error) {
+	return render(mustRead(viz, vizOrder), v)
+}
+
 // Demo returns the demo app's manifests, rendered with v (only the images matter).
 func Demo(v ControlPlaneValues) ([]Manifest, error) {
 	return render(mustRead(demo, []string{"demo/demo.yaml"}), v)
@@ -165,6 +202,11 @@ var funcs = template.FuncMap{
 	// trimSuffix removes suffix from the end of s (sprig's argument order: suffix first,
 	// so that a pipeline ends in s).
 	"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+	// indent puts spaces before every line of s (sprig's indent), to nest a file in YAML.
+	"indent": func(spaces int, s string) string {
+		pad := strings.Repeat(" ", spaces)
+		return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+	},
 	// fail stops rendering with msg.
 	"fail": func(msg string) (string, error) { return "", errors.New(msg) },
 }

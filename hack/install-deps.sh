@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs: etcd, containerd, runc, the CNI plugins,
 # iptables and conntrack for the local clusters, protoc with the well-known types for
-# `make generate`, and haproxy, the baseline `go run ./bench/proxy` compares the proxy with.
+# `make generate`, haproxy, the baseline `go run ./bench/proxy` compares the proxy with, and for
+# pkg/viz's tests a real Prometheus (the `prometheus` binary, its service kept from starting as
+# the others') and chromium, the headless browser the dashboard's test drives.
 # Idempotent: a machine that has them all is left alone, so a warm second run costs nothing.
 set -euo pipefail
 
-packages=(etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ca-certificates protobuf-compiler libprotobuf-dev haproxy)
+packages=(etcd-server containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux ca-certificates protobuf-compiler libprotobuf-dev haproxy prometheus chromium)
 
 missing=()
 for p in "${packages[@]}"; do

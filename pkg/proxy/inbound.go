@@ -139,12 +139,12 @@ func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.p.metrics.denied(c.dst.Port(), c.peer)
 		w.Header().Set(ErrorHeader, "denied by policy: "+reason)
 		w.WriteHeader(http.StatusForbidden)
-		in.p.metrics.request(sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer), r.Host, http.StatusForbidden, time.Since(start))
+		in.p.metrics.request(sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer), r.Host, http.StatusForbidden, "", time.Since(start))
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	in.rp.ServeHTTP(rec, r)
-	in.p.metrics.request(sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer), r.Host, rec.code(), time.Since(start))
+	in.p.metrics.request(sidesOf("inbound", in.p.cfg.Workload, Endpoint{}, c.peer), r.Host, rec.code(), rec.grpcStatus(), time.Since(start))
 }
 
 func (in *inbound) rewrite(pr *httputil.ProxyRequest) {

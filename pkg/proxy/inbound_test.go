@@ -167,7 +167,7 @@ func TestMetricsLabels(t *testing.T) {
 	if code := meshGet(t, pki, addrOf(in), port); code != 200 {
 		t.Fatalf("request: %d", code)
 	}
-	want := fmt.Sprintf(`meshfed_proxy_requests_total{authority="198.18.200.1",client_id=%q,direction="inbound",dst_workload="api",remote_cluster="",server_id="",src_workload="",status_code="200",tls="true"} 1`, clientID.String())
+	want := fmt.Sprintf(`meshfed_proxy_requests_total{authority="198.18.200.1",client_id=%q,direction="inbound",dst_workload="api",grpc_status="",remote_cluster="",server_id="",src_workload="",status_code="200",tls="true"} 1`, clientID.String())
 	// The request is counted once the response is written, which the client may read first:
 	// wait for the count rather than race it.
 	var err error

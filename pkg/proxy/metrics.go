@@ -23,7 +23,9 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	reqLabels := []string{"direction", "authority", "src_workload", "dst_workload", "client_id", "server_id", "remote_cluster", "status_code", "tls"}
+	// grpc_status is the gRPC status of a gRPC response (its grpc-status trailer, or header
+	// for a trailers-only one), empty for other HTTP: a failed gRPC call is an HTTP 200.
+	reqLabels := []string{"direction", "authority", "src_workload", "dst_workload", "client_id", "server_id", "remote_cluster", "status_code", "grpc_status", "tls"}
 	tcpLabels := []string{"direction", "src_workload", "dst_workload", "client_id", "server_id", "remote_cluster", "tls"}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -84,9 +86,9 @@ func sidesOf(direction, workload string, ep Endpoint, client *trust.ID) sides {
 	return s
 }
 
-// request counts one HTTP request.
-func (m *metrics) request(s sides, authority string, code int, took time.Duration) {
-	m.requests.WithLabelValues(s.direction, authority, s.src, s.dst, s.clientID, s.serverID, s.remote, strconv.Itoa(code), s.tls).Inc()
+// request counts one HTTP request, answered with code and, for gRPC, grpcStatus.
+func (m *metrics) request(s sides, authority string, code int, grpcStatus string, took time.Duration) {
+	m.requests.WithLabelValues(s.direction, authority, s.src, s.dst, s.clientID, s.serverID, s.remote, strconv.Itoa(code), grpcStatus, s.tls).Inc()
 	m.latency.WithLabelValues(s.direction, authority, s.src, s.dst, s.remote).Observe(took.Seconds())
 }
 

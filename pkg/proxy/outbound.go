@@ -154,7 +154,7 @@ func (o *outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	o.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), endpointKey{}, &pk)))
-	o.p.metrics.request(sidesOf("outbound", o.p.cfg.Workload, pk.ep, nil), target, rec.code(), time.Since(start))
+	o.p.metrics.request(sidesOf("outbound", o.p.cfg.Workload, pk.ep, nil), target, rec.code(), rec.grpcStatus(), time.Since(start))
 }
 
 // resolve finds the destination of a request: by its authority, else by where the
@@ -356,6 +356,17 @@ func (s *statusRecorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the writer's own features (trailers, deadlines).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// grpcStatus is the response's grpc-status once it is served: a trailer, which
+// ReverseProxy writes into the header map (under http.TrailerPrefix when it was not
+// announced), or a header of a trailers-only response. Empty for other HTTP.
+func (s *statusRecorder) grpcStatus() string {
+	h := s.ResponseWriter.Header()
+	if v := h.Get("Grpc-Status"); v != "" {
+		return v
+	}
+	return h.Get(http.TrailerPrefix + "Grpc-Status")
+}
 
 func (s *statusRecorder) code() int {
 	if s.status == 0 {

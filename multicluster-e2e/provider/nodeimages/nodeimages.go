@@ -20,7 +20,7 @@ import (
 )
 
 // repoBinaries are the main packages of this repository whose images the tests deploy.
-var repoBinaries = []string{"echo", "link", "controller", "proxy", "gateway", "demo"}
+var repoBinaries = []string{"echo", "link", "controller", "proxy", "gateway", "demo", "viz"}
 
 func repoPackage(bin string) string {
 	if bin == "echo" {

@@ -17,6 +17,7 @@ import (
 	"github.com/meshfed/meshfed/pkg/cmd/install"
 	"github.com/meshfed/meshfed/pkg/cmd/multicluster"
 	trustcmd "github.com/meshfed/meshfed/pkg/cmd/trust"
+	vizcmd "github.com/meshfed/meshfed/pkg/cmd/viz"
 )
 
 // Run runs mesh with args and the given streams; it prints its own errors on errOut.
@@ -44,6 +45,7 @@ func NewCommand(streams cmdutil.IOStreams) *cobra.Command {
 	cmd.AddCommand(injectcmd.NewCmdInject(flags, streams))
 	cmd.AddCommand(multicluster.NewCmdMulticluster(flags, streams))
 	cmd.AddCommand(trustcmd.NewCmdTrust(flags, streams))
+	cmd.AddCommand(vizcmd.NewCmdViz(flags, streams))
 	return cmd
 }
 

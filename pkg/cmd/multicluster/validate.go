@@ -119,3 +119,10 @@ func parseSelector(s string) (*metav1.LabelSelector, error) {
 	}
 	return sel, nil
 }
+
+// ValidateClusterName checks a --cluster-name as the multicluster commands do, for other
+// commands that take one (mesh viz install).
+func ValidateClusterName(name string) error { return validateClusterName(name) }
+
+// ValidateClusterDomain checks a --cluster-domain as the multicluster commands do.
+func ValidateClusterDomain(domain string) error { return validateClusterDomain(domain) }
