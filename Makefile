@@ -23,7 +23,7 @@ clusters: ## Build the local clusters CLI.
 	@mkdir -p $(MESHFED_CACHE)/bin
 	go build -o $(CLUSTERS_BIN) ./multicluster-e2e/cmd/clusters
 
-tools: clusters ## Build Kubernetes, CoreDNS, cert-manager, MetalLB and helm from the Go module proxy (minutes, once; cached).
+tools: clusters ## Build Kubernetes, cert-manager, MetalLB and helm from the Go module proxy (minutes, once; cached).
 	$(CLUSTERS_BIN) tools
 
 demo: deps ## Bring up west and east afresh, link west to east, and say how to reach them.

@@ -13,9 +13,10 @@ import (
 )
 
 // The versions of the add-ons. Each must match the version its tools module
-// under hack/tools requires: the image tags below claim it.
+// under hack/tools requires, or for CoreDNS this repository's go.mod (it is built
+// from cmd/coredns, with meshfed's clusterset plugin): the image tags below claim it.
 const (
-	CoreDNSVersion     = "v1.15.0"
+	CoreDNSVersion     = "v1.14.7"
 	CertManagerVersion = "v1.11.5"
 	MetalLBVersion     = "v0.15.2"
 )
@@ -45,6 +46,8 @@ type Image struct {
 	Name string
 	// Tool is the folder under hack/tools whose module builds the binary.
 	Tool string
+	// Repo, instead of Tool, is the main package of this repository that builds it.
+	Repo string
 	// Binary is the name of the built binary, the image's ENTRYPOINT.
 	Binary string
 	// User is the image's USER, empty for root. It matters where a pod asks
@@ -57,7 +60,7 @@ type Image struct {
 // Images returns every image the manifests of this package refer to.
 func Images() []Image {
 	return []Image{
-		{Name: coreDNSImage, Tool: "coredns", Binary: "coredns"},
+		{Name: coreDNSImage, Repo: "./cmd/coredns", Binary: "coredns"},
 		{Name: "quay.io/jetstack/cert-manager-controller:" + CertManagerVersion, Tool: "cert-manager", Binary: "controller", User: "1000"},
 		{Name: "quay.io/jetstack/cert-manager-webhook:" + CertManagerVersion, Tool: "cert-manager", Binary: "webhook", User: "1000"},
 		{Name: "quay.io/jetstack/cert-manager-cainjector:" + CertManagerVersion, Tool: "cert-manager", Binary: "cainjector", User: "1000"},

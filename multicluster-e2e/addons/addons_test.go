@@ -161,8 +161,14 @@ func TestImagesAllUsed(t *testing.T) {
 		if !used[img.Name] {
 			t.Errorf("image %s is in Images() but no manifest uses it", img.Name)
 		}
-		if img.Tool == "" || img.Binary == "" {
-			t.Errorf("image %s: Tool or Binary empty", img.Name)
+		if (img.Tool == "") == (img.Repo == "") || img.Binary == "" {
+			t.Errorf("image %s: want one of Tool and Repo, and Binary", img.Name)
+		}
+		if img.Repo != "" {
+			if _, err := os.Stat(filepath.Join("..", "..", img.Repo, "main.go")); err != nil {
+				t.Errorf("image %s: main package: %v", img.Name, err)
+			}
+			continue
 		}
 		if _, err := os.Stat(filepath.Join("..", "..", "hack", "tools", img.Tool, "go.mod")); err != nil {
 			t.Errorf("image %s: tools module: %v", img.Name, err)

@@ -2,11 +2,6 @@ package build
 
 // The add-ons every local cluster runs as pods, each built from its own tools module.
 
-// CoreDNS builds the cluster DNS server.
-func CoreDNS() Tool {
-	return Tool{Name: "coredns", Version: "v1.15.0", Packages: []string{"github.com/coredns/coredns"}}
-}
-
 // CertManager builds cert-manager's controller, webhook and cainjector. v1.11.5 is the last
 // release whose commands are in its main module, which the module proxy serves.
 func CertManager() Tool {

@@ -19,7 +19,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"up", "--clusters", "a,b,c,d,e,f,g"}, "at most 6 fit the address plan"},
 		{[]string{"load"}, "ERROR: accepts 1 arg(s), received 0"},
 		{[]string{"load", "/nonexistent/image.tar"}, "ERROR: image tarball: stat /nonexistent/image.tar: no such file or directory"},
-		{[]string{"tools", "kubernetes", "kubelet"}, `ERROR: unknown tool "kubelet": the tools are kubernetes, coredns, cert-manager, metallb, helm`},
+		{[]string{"tools", "kubernetes", "kubelet"}, `ERROR: unknown tool "kubelet": the tools are kubernetes, cert-manager, metallb, helm`},
 		{[]string{"up", "--provider", "kube"}, `ERROR: unknown provider "kube": use local (Linux namespaces, no Docker) or kind (needs Docker and kind)`},
 		{[]string{"up", "--provider", "kind", "--clusters", "West"}, `ERROR: cluster name "West" is not valid`},
 		{[]string{"up", "--provider", "kind", "--clusters", "a,b,c,d,e,f,g"}, "at most 6 fit the address plan"},

@@ -440,7 +440,17 @@ func TestFederation(t *testing.T) {
 			clusterSetIP = f[1]
 			return nil
 		})
-		for _, url := range []string{"http://web-clusterset.shop.svc.cluster.local/", "http://" + clusterSetIP + "/"} {
+		eventually(t, 60*time.Second, "web.shop.svc.clusterset.local to resolve to the ClusterSetIP in west", func() error {
+			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "resolve", "--timeout=3s", "web.shop.svc.clusterset.local")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(out) != clusterSetIP {
+				return fmt.Errorf("resolved to %q, want %s", out, clusterSetIP)
+			}
+			return nil
+		})
+		for _, url := range []string{"http://web.shop.svc.clusterset.local/", "http://web-clusterset.shop.svc.cluster.local/", "http://" + clusterSetIP + "/"} {
 			eventually(t, 60*time.Second, "west's front to be answered by east's web at "+url, func() error {
 				out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "get", "--timeout=3s", url)
 				if err != nil {

@@ -36,6 +36,11 @@ func Specs(ctx context.Context, b *build.Builder) ([]images.Spec, error) {
 	for _, bin := range repoBinaries {
 		pkgs = append(pkgs, repoPackage(bin))
 	}
+	for _, img := range addons.Images() {
+		if img.Repo != "" {
+			pkgs = append(pkgs, img.Repo)
+		}
+	}
 	dir, err := b.Repo(ctx, pkgs...)
 	if err != nil {
 		return nil, err
@@ -45,6 +50,10 @@ func Specs(ctx context.Context, b *build.Builder) ([]images.Spec, error) {
 		specs = append(specs, images.Spec{Ref: build.RepoImage(bin), Binary: filepath.Join(dir, bin)})
 	}
 	for _, img := range addons.Images() {
+		if img.Repo != "" {
+			specs = append(specs, images.Spec{Ref: img.Name, Binary: filepath.Join(dir, img.Binary), User: img.User})
+			continue
+		}
 		tool, ok := build.ToolByName(img.Tool)
 		if !ok {
 			return nil, fmt.Errorf("add-on image %s: no tool %q in package build", img.Name, img.Tool)
