@@ -23,7 +23,7 @@ clusters: ## Build the local clusters CLI.
 	@mkdir -p $(MESHFED_CACHE)/bin
 	go build -o $(CLUSTERS_BIN) ./multicluster-e2e/cmd/clusters
 
-tools: clusters ## Build Kubernetes, cert-manager, MetalLB and helm from the Go module proxy (minutes, once; cached).
+tools: clusters ## Build Kubernetes, cert-manager, MetalLB, helm and Prometheus from the Go module proxy (minutes, once; cached).
 	$(CLUSTERS_BIN) tools
 
 demo: deps ## Bring up west and east afresh, link west to east, and say how to reach them.
@@ -43,9 +43,10 @@ e2e: ## The end-to-end suite: brings up local clusters, so it needs root.
 e2e-kind: ## The end-to-end suite on kind clusters instead: needs Docker on Linux and kind, not root. Not run by CI.
 	go test -tags e2e -count=1 -timeout 60m -v ./multicluster-e2e/e2e/ -provider=kind
 
-bench: deps clusters ## Time clusters up and their memory (1-3 clusters); export to mirror and the link controller's memory; Certify beside its parts; the proxy pair beside direct and HAProxy; the east-west gateway's hop beside the in-cluster path and its memory; an endpoint change to 500 destination subscribers; a gateway killed until its mirrors' endpoints are not ready, with gossip beside the HTTP probe alone; the control plane's memory with the demo running.
+bench: deps clusters ## Time clusters up and their memory (1-3 clusters); export to mirror and the link controller's memory; a ServiceExport until the ServiceImport answers in clusterset DNS, and 1,000 at once; Certify beside its parts; the proxy pair beside direct and HAProxy; the east-west gateway's hop beside the in-cluster path and its memory; an endpoint change to 500 destination subscribers; a gateway killed until its mirrors' endpoints are not ready, with gossip beside the HTTP probe alone; the control plane's memory with the demo running.
 	go run ./bench/clusters -sizes 1,2,3
 	go run ./bench/mirror
+	go run ./bench/clusterset
 	go run ./bench/identity
 	go run ./bench/proxy
 	go run ./bench/gateway

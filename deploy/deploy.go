@@ -52,11 +52,20 @@ var demo embed.FS
 //go:embed viz/*.yaml
 var viz embed.FS
 
+// DefaultClusterSetIPRange is the range of ClusterSetIPs `mesh multicluster install` makes
+// unless told otherwise: in 198.18.0.0/15, benchmarking space no real network routes, and in
+// the local clusters' plan (multicluster-e2e/provider/local) a /20 their service ranges leave
+// free (they use 198.19.0.0 to 198.19.95.255, envtest's apiservers 198.19.240.0/20), clear of
+// their pod and node ranges. Every cluster may have the same: a ClusterSetIP means something
+// only in its own cluster.
+const DefaultClusterSetIPRange = "198.19.128.0/20"
+
 // multiclusterOrder is the order to apply the multicluster manifests in: the namespace before
 // what lives in it, the ServiceAccounts before the token Secret that names one.
 var multiclusterOrder = []string{
 	"multicluster/namespace.yaml",
 	"multicluster/link-controller.yaml",
+	"multicluster/clusterset-ip-range.yaml",
 	"multicluster/remote-reader.yaml",
 	"multicluster/gateway.yaml",
 }

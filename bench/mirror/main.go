@@ -19,9 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -30,15 +28,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/meshfed/meshfed/bench/internal/linkctl"
 	"github.com/meshfed/meshfed/internal/benchstat"
 	"github.com/meshfed/meshfed/internal/testenv"
-	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/mirror"
 )
@@ -89,25 +85,14 @@ func run(singles, bulk int) error {
 			}
 		}
 	}
-	if _, err := local.CoreV1().Secrets("mesh-multicluster").Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-credentials-east"},
-		Data:       map[string][]byte{mcv1alpha1.CredentialsKey: pair.ReaderKubeconfig},
-	}, metav1.CreateOptions{}); err != nil {
+	if err := linkctl.CreateLink(ctx, pair.Local, "east", pair.ReaderKubeconfig, "198.18.0.250"); err != nil {
 		return err
 	}
-	if err := pair.Local.Client.Create(ctx, &mcv1alpha1.Link{
-		ObjectMeta: metav1.ObjectMeta{Name: "east", Namespace: "mesh-multicluster"},
-		Spec: mcv1alpha1.LinkSpec{TargetClusterName: "east", CredentialsSecret: "cluster-credentials-east",
-			GatewayAddresses: []string{"198.18.0.250"}, GatewayPort: 4143},
-	}); err != nil {
-		return err
-	}
-	controller, tmp, err := startController(ctx, pair.Local)
+	controller, err := linkctl.Start(ctx, pair.Local, "mirror")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	defer func() { controller.Process.Kill(); controller.Wait() }()
+	defer controller.Stop()
 
 	floor, err := watchFloor(ctx, remote, singles)
 	if err != nil {
@@ -119,11 +104,11 @@ func run(singles, bulk int) error {
 	}
 	// One export first, not counted: the first of a namespace waits for caches to start.
 	if _, err := singleExports(ctx, remote, mirrors, "warmup", 1); err != nil {
-		return withLinkStatus(ctx, pair.Local, err)
+		return linkctl.WithLinkStatus(ctx, pair.Local, "east", err)
 	}
 	single, err := singleExports(ctx, remote, mirrors, "one", singles)
 	if err != nil {
-		return withLinkStatus(ctx, pair.Local, err)
+		return linkctl.WithLinkStatus(ctx, pair.Local, "east", err)
 	}
 	cpuBefore, err := benchstat.ChildrenCPU()
 	if err != nil {
@@ -131,13 +116,13 @@ func run(singles, bulk int) error {
 	}
 	bulkRun, err := bulkExport(ctx, remote, mirrors, bulk)
 	if err != nil {
-		return withLinkStatus(ctx, pair.Local, err)
+		return linkctl.WithLinkStatus(ctx, pair.Local, "east", err)
 	}
 	cpuAfter, err := benchstat.ChildrenCPU()
 	if err != nil {
 		return err
 	}
-	rss, err := benchstat.RSS(controller.Process.Pid)
+	rss, err := benchstat.RSS(controller.Pid())
 	if err != nil {
 		return err
 	}
@@ -159,58 +144,6 @@ func run(singles, bulk int) error {
 	fmt.Fprintf(w, "  floor: the mirrors' writes alone, by the bench\t\t%s (%d Services and EndpointSlices, %d at once)\t\n", floorBulk.Round(time.Millisecond), bulk, floorWorkers)
 	fmt.Fprintf(w, "controller RSS with %d mirrors\t%d MiB\t\t< 60 MiB\n", bulk+singles, rss>>20)
 	return w.Flush()
-}
-
-// withLinkStatus adds what the Link says to a failure.
-func withLinkStatus(ctx context.Context, local *testenv.Cluster, err error) error {
-	var link mcv1alpha1.Link
-	if gerr := local.Client.Get(ctx, types.NamespacedName{Namespace: "mesh-multicluster", Name: "east"}, &link); gerr != nil {
-		return err
-	}
-	for _, c := range link.Status.Conditions {
-		err = fmt.Errorf("%w\n  Link %s=%s %s: %s", err, c.Type, c.Status, c.Reason, c.Message)
-	}
-	for _, s := range link.Status.Services {
-		for _, c := range s.Conditions {
-			err = fmt.Errorf("%w\n  %s/%s %s=%s %s: %s", err, s.Namespace, s.Name, c.Type, c.Status, c.Reason, c.Message)
-		}
-	}
-	return err
-}
-
-// startController runs the link controller's binary against local, as its own process, with
-// its kubeconfig and log in a temporary folder it returns.
-func startController(ctx context.Context, local *testenv.Cluster) (*exec.Cmd, string, error) {
-	b, err := build.NewFromWorkingDir(os.Stderr)
-	if err != nil {
-		return nil, "", err
-	}
-	dir, err := b.Repo(ctx, "./cmd/link")
-	if err != nil {
-		return nil, "", err
-	}
-	kubeconfig, err := local.Kubeconfig(envtest.User{Name: "link-controller", Groups: []string{"system:masters"}})
-	if err != nil {
-		return nil, "", err
-	}
-	tmp, err := os.MkdirTemp("", "bench-mirror-")
-	if err != nil {
-		return nil, "", err
-	}
-	path := filepath.Join(tmp, "kubeconfig")
-	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
-		return nil, tmp, err
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(dir, "link"), "--metrics-bind-address=0", "--health-probe-bind-address=0")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+path)
-	// The controller must not outlive the bench, however it ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logFile, err := os.Create(filepath.Join(tmp, "link.log"))
-	if err != nil {
-		return nil, tmp, err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	return cmd, tmp, cmd.Start()
 }
 
 // watchFloor times how long the remote apiserver takes to tell a watch of a new Service: the

@@ -16,7 +16,8 @@
 // The load generator and the apps are fortio (built once into $MESHFED_CACHE from
 // hack/tools/fortio): its HTTP echo server and gRPC ping server. The measures, for each path:
 // HTTP/1.1 and gRPC latency (p50, p99, p99.9) at a fixed rate; the most requests per second
-// the same connections get through; bulk TCP throughput to a sink of the bench's own; each
+// the same connections get through, and what each of those requests cost the two proxies in
+// CPU time (which depends less on what else the machine runs than a rate does); bulk TCP throughput to a sink of the bench's own; each
 // proxy's RSS (VmRSS) idle after start, and its peak during the max-rate runs. The table
 // puts meshfed beside direct (what it adds) and beside HAProxy (the ratio), and says which
 // goals are met.
@@ -114,14 +115,17 @@ func (p *path) stop() {
 
 // measures are one path's results.
 type measures struct {
-	latency      [][]time.Duration // by protocol, at loadtest.Percentiles
-	maxRate      []float64         // by protocol, requests per second
+	latency [][]time.Duration // by protocol, at loadtest.Percentiles
+	maxRate []float64         // by protocol, requests per second
+	// cost is, by protocol, what the max-rate run cost the path's proxies together, per
+	// request.
+	cost         []perRequest
 	bulk         float64           // MiB/s
 	idle, loaded []loadtest.Memory // by proxy, as path.proxies
 }
 
 func newMeasures() *measures {
-	return &measures{latency: make([][]time.Duration, len(protocols)), maxRate: make([]float64, len(protocols))}
+	return &measures{latency: make([][]time.Duration, len(protocols)), maxRate: make([]float64, len(protocols)), cost: make([]perRequest, len(protocols))}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -231,7 +235,7 @@ func (b *bench) measure(ctx context.Context, paths []*path) error {
 	for i, proto := range protocols {
 		unbound := loadtest.Load{GRPC: proto.grpc, Conns: b.o.conns, Duration: b.o.duration}
 		steps = append(steps, step{proto.name + " max req/s", func(ctx context.Context, p *path, m *measures) (err error) {
-			m.maxRate[i], err = b.maxRate(ctx, unbound, p.addrs[i], p, m)
+			m.maxRate[i], m.cost[i], err = b.maxRate(ctx, unbound, p.addrs[i], p, m)
 			return err
 		}})
 	}
@@ -316,9 +320,13 @@ func (b *bench) latencies(ctx context.Context, l loadtest.Load, addr string) ([]
 	return r.Latencies()
 }
 
-// maxRate runs l as fast as it goes and returns requests per second, sampling the proxies'
-// memory meanwhile: m.loaded keeps the highest seen.
-func (b *bench) maxRate(ctx context.Context, l loadtest.Load, addr string, p *path, m *measures) (float64, error) {
+// maxRate runs l as fast as it goes and returns requests per second and what each request
+// cost the proxies, sampling their memory meanwhile: m.loaded keeps the highest seen.
+func (b *bench) maxRate(ctx context.Context, l loadtest.Load, addr string, p *path, m *measures) (float64, perRequest, error) {
+	before, err := loadtest.UsageOf(p.proxies)
+	if err != nil {
+		return 0, perRequest{}, err
+	}
 	stop := make(chan struct{})
 	var peak []loadtest.Memory
 	var memErr error
@@ -331,10 +339,14 @@ func (b *bench) maxRate(ctx context.Context, l loadtest.Load, addr string, p *pa
 	close(stop)
 	<-sampled
 	if err != nil {
-		return 0, err
+		return 0, perRequest{}, err
 	}
 	if memErr != nil {
-		return 0, memErr
+		return 0, perRequest{}, memErr
+	}
+	after, err := loadtest.UsageOf(p.proxies)
+	if err != nil {
+		return 0, perRequest{}, err
 	}
 	if m.loaded == nil {
 		m.loaded = make([]loadtest.Memory, len(peak))
@@ -342,5 +354,19 @@ func (b *bench) maxRate(ctx context.Context, l loadtest.Load, addr string, p *pa
 	for i, v := range peak {
 		m.loaded[i] = m.loaded[i].Max(v)
 	}
-	return r.ActualQPS, nil
+	return r.ActualQPS, costPer(after.Sub(before), r.DurationHistogram.Count), nil
+}
+
+// perRequest is what a path's proxies spent on one request.
+type perRequest struct {
+	cpu           time.Duration
+	reads, writes float64
+}
+
+func costPer(u loadtest.Usage, requests int64) perRequest {
+	if requests == 0 {
+		return perRequest{}
+	}
+	n := float64(requests)
+	return perRequest{cpu: u.CPU / time.Duration(requests), reads: float64(u.Reads) / n, writes: float64(u.Writes) / n}
 }

@@ -14,6 +14,7 @@ func measuresOf(lat time.Duration, rate, bulk float64, rss uint64) *measures {
 	for i := range protocols {
 		m.latency[i] = []time.Duration{lat, 2 * lat, 3 * lat}
 		m.maxRate[i] = rate
+		m.cost[i] = costPer(loadtest.Usage{CPU: time.Duration(rate) * 10 * time.Millisecond, Reads: uint64(rate) * 400, Writes: uint64(rate) * 300}, int64(rate)*100)
 	}
 	m.bulk = bulk
 	m.idle = []loadtest.Memory{{RSS: rss, Anon: rss / 4}, {RSS: rss, Anon: rss / 4}}
@@ -40,7 +41,7 @@ func TestTableGoals(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if want := 1 + 2*(len(loadtest.Percentiles)+1) + 1 + 4 + 1; len(lines) != want {
+			if want := 1 + 2*(len(loadtest.Percentiles)+3) + 1 + 4 + 1; len(lines) != want {
 				t.Fatalf("%d lines, want %d:\n%s", len(lines), want, out.String())
 			}
 			if last := lines[len(lines)-1]; !strings.HasSuffix(last, ": "+tt.wantGoals) {
@@ -60,6 +61,8 @@ func TestTableCells(t *testing.T) {
 	for _, want := range []string{
 		"HTTP/1.1 p50 at 1000 req/s", "0.100 ms", "0.250 ms", "+0.150 ms", "+0.100 ms", "1.25x",
 		"gRPC max req/s", "4000/s", "8%", "0.50x",
+		"gRPC CPU per request at max, both proxies", "100.0 µs",
+		"gRPC read+write syscalls per request at max, both proxies", "4.0 + 3.0",
 		"bulk TCP", "600 MiB/s", "1.20x",
 		"RSS idle, client-side proxy", "28.0 MiB (7.0 anon)", "2.00x",
 	} {

@@ -39,6 +39,7 @@ func printTable(out io.Writer, o options, direct, mesh, ha *measures) error {
 				direct.latency[i][j], mesh.latency[i][j], ha.latency[i][j])
 		}
 		t.rate(proto.name+" max req/s", proto.name, "%.0f/s", direct.maxRate[i], mesh.maxRate[i], ha.maxRate[i])
+		t.cost(proto.name, mesh.cost[i], ha.cost[i])
 	}
 	t.rate("bulk TCP", "", "%.0f MiB/s", direct.bulk, mesh.bulk, ha.bulk)
 	for i, side := range []string{"client-side", "server-side"} {
@@ -82,6 +83,17 @@ func (t *table) rss(name, side string, idle bool, m, h loadtest.Memory) {
 	}
 	fmt.Fprintf(t.w, "%s\t-\t%s\t%s\t\t\t%.2fx\t%s\n", name, mib(m), mib(h), ratio(float64(m.RSS), float64(h.RSS)), goal)
 }
+
+// cost is what a request cost both proxies of a pair in the max-rate run: CPU, and for
+// meshfed the read and write syscalls. HAProxy's are not comparable: it calls recv and send,
+// which /proc/PID/io does not count.
+func (t *table) cost(proto string, m, h perRequest) {
+	fmt.Fprintf(t.w, "%s CPU per request at max, both proxies\t-\t%.1f µs\t%.1f µs\t\t\t%.2fx\t\n", proto,
+		micros(m.cpu), micros(h.cpu), ratio(micros(m.cpu), micros(h.cpu)))
+	fmt.Fprintf(t.w, "%s read+write syscalls per request at max, both proxies\t-\t%.1f + %.1f\t-\t\t\t\t\n", proto, m.reads, m.writes)
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // check records a goal's check on one measure and returns the table's goal cell.
 func (t *table) check(goal, what string, met bool) string {

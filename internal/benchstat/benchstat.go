@@ -63,28 +63,60 @@ func ChildrenCPU() (map[string]time.Duration, error) {
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue // gone since the listing
+		st, err := readStat(pid)
+		if err != nil || st.ppid != self {
+			continue // gone since the listing, or not ours
 		}
-		// The command name is in parentheses and may hold spaces; the fields after it are
-		// state, ppid, ..., utime (the 14th field of the line) and stime (the 15th).
-		s := string(data)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(s[end+1:])
-		if len(f) < 13 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid != self {
-			continue
-		}
-		utime, _ := strconv.ParseUint(f[11], 10, 64)
-		stime, _ := strconv.ParseUint(f[12], 10, 64)
-		// /proc counts in USER_HZ, which is 100 on Linux whatever the kernel's HZ.
-		out[s[open+1:end]] += time.Duration(utime+stime) * 10 * time.Millisecond
+		out[st.name] += st.cpu
 	}
 	return out, nil
+}
+
+// CPU is the CPU time (user and system) one process has used so far: where a bench runs two
+// processes of one name (a link controller per cluster), ChildrenCPU cannot tell them apart.
+func CPU(pid int) (time.Duration, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return st.cpu, nil
+}
+
+// procStat is what the benches read of /proc/<pid>/stat.
+type procStat struct {
+	name string
+	ppid int
+	cpu  time.Duration
+}
+
+func readStat(pid int) (procStat, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name is in parentheses and may hold spaces; the fields after it are
+	// state, ppid, ..., utime (the 14th field of the line) and stime (the 15th).
+	s := string(data)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 13 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields after the name, want 13 or more", pid, len(f))
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat ppid %q: %w", pid, f[1], err)
+	}
+	var ticks uint64
+	for _, v := range f[11:13] { // utime, stime
+		t, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return procStat{}, fmt.Errorf("/proc/%d/stat CPU time %q: %w", pid, v, err)
+		}
+		ticks += t
+	}
+	// /proc counts in USER_HZ, which is 100 on Linux whatever the kernel's HZ.
+	return procStat{name: s[open+1 : end], ppid: ppid, cpu: time.Duration(ticks) * 10 * time.Millisecond}, nil
 }

@@ -11,7 +11,7 @@ func RepoImage(binary string) string { return Registry + "/" + binary + ":" + Ve
 
 // Tools lists every tool built from a module under hack/tools.
 func Tools() []Tool {
-	return []Tool{Kubernetes(), CertManager(), MetalLB(), Helm()}
+	return []Tool{Kubernetes(), CertManager(), MetalLB(), Helm(), Prometheus()}
 }
 
 // ToolByName returns the tool built from hack/tools/<name>.

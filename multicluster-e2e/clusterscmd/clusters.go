@@ -223,7 +223,7 @@ func newLoadCommand(o *options) *cobra.Command {
 func newToolsCommand(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "tools [NAME...]",
-		Short: "Build the tools the clusters and tests run (Kubernetes, CoreDNS, cert-manager, MetalLB, helm)",
+		Short: "Build the tools the clusters and tests run (Kubernetes, cert-manager, MetalLB, helm, Prometheus)",
 		Long: `tools builds each tool from its module under hack/tools, unless a build of the same
 inputs is cached, and prints the folder of its binaries. With no name it builds them all.
 

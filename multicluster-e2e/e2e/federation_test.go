@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
 	"github.com/meshfed/meshfed/pkg/trust"
@@ -85,6 +87,23 @@ spec:
 `, name)
 }
 
+// plainApp is fedApp with a Service of its own, neither exported nor federated: what a
+// ServiceExport exports. Its port 80 is the app's; so is each of more, named port-N.
+func plainApp(name string, more ...int) string {
+	ports := "  - {name: http, port: 80, targetPort: http, appProtocol: http}\n"
+	for _, p := range more {
+		ports += fmt.Sprintf("  - {name: port-%d, port: %d, targetPort: http, appProtocol: http}\n", p, p)
+	}
+	return fedApp(name, false) + fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata: {name: %s, namespace: shop}
+spec:
+  selector: {app: %s}
+  ports:
+%s`, name, name, ports)
+}
+
 const meshedShop = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, annotations: {meshfed.io/inject: enabled}}\n"
 
 // TestFederation joins west and east as a user does, with the CLI and kubectl only: one
@@ -130,10 +149,10 @@ func TestFederation(t *testing.T) {
 		return nil
 	})
 
-	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true)+"---\n"+federatedApp("api"))
-	e.apply(t, ctx, "north", meshedShop+"---\n"+federatedApp("api"))
+	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true)+"---\n"+federatedApp("api")+"---\n"+plainApp("cart"))
+	e.apply(t, ctx, "north", meshedShop+"---\n"+federatedApp("api")+"---\n"+plainApp("cart", 81))
 	e.apply(t, ctx, "west", meshedShop+"---\n"+fedApp("front", false)+"---\n"+fedApp("other", false)+"---\n"+federatedApp("api"))
-	for c, deploys := range map[string][]string{"east": {"web", "api"}, "north": {"api"}, "west": {"front", "other", "api"}} {
+	for c, deploys := range map[string][]string{"east": {"web", "api", "cart"}, "north": {"api", "cart"}, "west": {"front", "other", "api"}} {
 		for _, d := range deploys {
 			if _, err := e.kubectl(ctx, c, "", "-n", "shop", "rollout", "status", "deployment/"+d, "--timeout=180s"); err != nil {
 				t.Fatal(err)
@@ -344,6 +363,154 @@ func TestFederation(t *testing.T) {
 		answers("west alone again", "west")
 	})
 
+	t.Run("a ServiceExport in east: west imports web as a clusterset service and reaches east at its ClusterSetIP", func(t *testing.T) {
+		e.apply(t, ctx, "east", "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: web, namespace: shop}\n")
+		eventually(t, 60*time.Second, "east's ServiceExport shop/web to be Valid", func() error {
+			out, err := e.kubectl(ctx, "east", "", "-n", "shop", "get", "serviceexport", "web", "-o", `jsonpath={.status.conditions[?(@.type=="Valid")].status}`)
+			if err != nil {
+				return err
+			}
+			if out != "True" {
+				return fmt.Errorf("Valid is %q", out)
+			}
+			return nil
+		})
+		var clusterSetIP string
+		// Its ClusterSetIP is from west's range of them, the ServiceCIDR meshfed-clusterset
+		// `mesh multicluster install` made, not from west's service range.
+		clusterSetRange := netip.MustParsePrefix(deploy.DefaultClusterSetIPRange)
+		eventually(t, 60*time.Second, "west's ServiceImport shop/web, of type ClusterSetIP in "+clusterSetRange.String()+", from east, Ready", func() error {
+			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "web", "-o", `jsonpath={.spec.type} {.spec.ips[0]} {.status.clusters[*].cluster} {.status.conditions[?(@.type=="Ready")].status}`)
+			if err != nil {
+				return err
+			}
+			f := strings.Fields(out)
+			if len(f) != 4 || f[0] != "ClusterSetIP" || f[2] != "east" || f[3] != "True" {
+				return fmt.Errorf("type, ips, clusters and Ready are %q", out)
+			}
+			if ip, err := netip.ParseAddr(f[1]); err != nil || !clusterSetRange.Contains(ip) {
+				return fmt.Errorf("ClusterSetIP %s outside the range %s", f[1], clusterSetRange)
+			}
+			clusterSetIP = f[1]
+			return nil
+		})
+		eventually(t, 60*time.Second, "web.shop.svc.clusterset.local to resolve to the ClusterSetIP in west", func() error {
+			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "resolve", "--timeout=3s", "web.shop.svc.clusterset.local")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(out) != clusterSetIP {
+				return fmt.Errorf("resolved to %q, want %s", out, clusterSetIP)
+			}
+			return nil
+		})
+		for _, url := range []string{"http://web.shop.svc.clusterset.local/", "http://web-clusterset.shop.svc.cluster.local/", "http://" + clusterSetIP + "/"} {
+			eventually(t, 60*time.Second, "west's front to be answered by east's web at "+url, func() error {
+				out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "get", "--timeout=3s", url)
+				if err != nil {
+					return err
+				}
+				if !strings.HasPrefix(out, "echo web-") {
+					return fmt.Errorf("answered %q, want east's web", out)
+				}
+				return nil
+			})
+		}
+		if _, err := e.kubectl(ctx, "east", "", "-n", "shop", "delete", "serviceexport", "web"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "west's ServiceImport shop/web to go with the last export", func() error {
+			_, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "web")
+			if err == nil {
+				return fmt.Errorf("still there")
+			}
+			if !strings.Contains(err.Error(), "NotFound") {
+				return err
+			}
+			return nil
+		})
+	})
+
+	t.Run("cart, in east and north, is reached in west only where it is exported and on the ports each exposes; bad exports say why", func(t *testing.T) {
+		pods := map[string][]string{}
+		for _, c := range []string{"east", "north"} {
+			pods[c] = podNames(ctx, t, e, c, "shop", "app=cart")
+		}
+		// onlyFrom calls url until n calls in a row were answered by cluster, and none other.
+		onlyFrom := func(url, cluster string, n int) {
+			t.Helper()
+			eventually(t, 60*time.Second, fmt.Sprintf("%s to answer %d calls in a row from %s alone", url, n, cluster), func() error {
+				for i := 0; i < n; i++ {
+					got, err := answeredBy(ctx, e, url, pods)
+					if err != nil {
+						return err
+					}
+					if got != cluster {
+						return fmt.Errorf("answered from %s", got)
+					}
+				}
+				return nil
+			})
+		}
+		cart, cart81 := "http://cart.shop.svc.clusterset.local/", "http://cart.shop.svc.clusterset.local:81/"
+		export := func(cluster, name string) {
+			t.Helper()
+			e.apply(t, ctx, cluster, fmt.Sprintf("apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: %s, namespace: shop}\n", name))
+		}
+		unexport := func(cluster, name string) {
+			t.Helper()
+			if _, err := e.kubectl(ctx, cluster, "", "-n", "shop", "delete", "serviceexport", name); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// North has cart but does not export it: west never reaches north's. Then both
+		// export it, and only north's has port 81.
+		export("east", "cart")
+		importFrom(t, ctx, e, "cart", "east")
+		onlyFrom(cart, "east", 10)
+		export("north", "cart")
+		importFrom(t, ctx, e, "cart", "east", "north")
+		if out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "cart", "-o", "jsonpath={.spec.ports[*].port}"); err != nil || out != "80 81" {
+			t.Errorf("west's ServiceImport cart has the ports %q (%v), want the union 80 81", out, err)
+		}
+		onlyFrom(cart81, "north", 10)
+		unexport("east", "cart")
+		importFrom(t, ctx, e, "cart", "north")
+		onlyFrom(cart, "north", 10)
+		unexport("north", "cart")
+		importFrom(t, ctx, e, "cart")
+
+		// Bad exports, each with the condition that says why.
+		long := strings.Repeat("l", 60) // a valid Service name; its derived "-clusterset" is not
+		e.apply(t, ctx, "east", fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: shop}\nspec:\n  ports: [{port: 80}]\n", long))
+		for _, c := range []struct{ name, reason string }{
+			{"missing", "NoService"},
+			{long, "NameTooLong"},
+		} {
+			export("east", c.name)
+			exportCondition(t, ctx, e, "east", c.name, "Valid", "False", c.reason)
+		}
+		importFrom(t, ctx, e, "missing")
+		importFrom(t, ctx, e, long)
+
+		// One name, two types: west exports first, so west's ClusterSetIP type wins, and
+		// west's export says what east's disagrees on.
+		e.apply(t, ctx, "west", "apiVersion: v1\nkind: Service\nmetadata: {name: mixed, namespace: shop}\nspec:\n  ports: [{port: 80}]\n")
+		export("west", "mixed")
+		exportCondition(t, ctx, e, "west", "mixed", "Valid", "True", "")
+		e.apply(t, ctx, "east", "apiVersion: v1\nkind: Service\nmetadata: {name: mixed, namespace: shop}\nspec:\n  clusterIP: None\n  ports: [{port: 80}]\n")
+		export("east", "mixed")
+		exportCondition(t, ctx, e, "west", "mixed", "Conflict", "True", "TypeConflict")
+		if out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "mixed", "-o", "jsonpath={.spec.type}"); err != nil || out != "ClusterSetIP" {
+			t.Errorf("west's ServiceImport mixed has type %q (%v), want the oldest export's ClusterSetIP", out, err)
+		}
+		for _, c := range []string{"west", "east"} {
+			unexport(c, "mixed")
+		}
+		importFrom(t, ctx, e, "mixed")
+	})
+
 	t.Run("unlink north and revoke west's credentials there: north takes no traffic, the credentials stop working", func(t *testing.T) {
 		secret, err := west.CoreV1().Secrets("mesh-multicluster").Get(ctx, "cluster-credentials-north", metav1.GetOptions{})
 		if err != nil {
@@ -415,66 +582,47 @@ func TestFederation(t *testing.T) {
 		rotateAnchor(t, ctx, e, anchorDir, []string{"west", "east", "north"})
 	})
 
-	t.Run("a ServiceExport in east: west imports web as a clusterset service and reaches east at its ClusterSetIP", func(t *testing.T) {
-		e.apply(t, ctx, "east", "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: web, namespace: shop}\n")
-		eventually(t, 60*time.Second, "east's ServiceExport shop/web to be Valid", func() error {
-			out, err := e.kubectl(ctx, "east", "", "-n", "shop", "get", "serviceexport", "web", "-o", `jsonpath={.status.conditions[?(@.type=="Valid")].status}`)
-			if err != nil {
-				return err
-			}
-			if out != "True" {
-				return fmt.Errorf("Valid is %q", out)
-			}
+}
+
+// importFrom waits until west's ServiceImport shop/name lists clusters, in order, or is gone
+// when there are none.
+func importFrom(t *testing.T, ctx context.Context, e *env, name string, clusters ...string) {
+	t.Helper()
+	want := strings.Join(clusters, " ")
+	desc := fmt.Sprintf("west's ServiceImport shop/%s to list the clusters [%s]", name, want)
+	if len(clusters) == 0 {
+		desc = fmt.Sprintf("west to have no ServiceImport shop/%s", name)
+	}
+	eventually(t, 60*time.Second, desc, func() error {
+		out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", name, "-o", "jsonpath={.status.clusters[*].cluster}")
+		switch {
+		case err != nil && strings.Contains(err.Error(), "NotFound") && len(clusters) == 0:
 			return nil
-		})
-		var clusterSetIP string
-		eventually(t, 60*time.Second, "west's ServiceImport shop/web, of type ClusterSetIP, from east", func() error {
-			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "web", "-o", `jsonpath={.spec.type} {.spec.ips[0]} {.status.clusters[*].cluster}`)
-			if err != nil {
-				return err
-			}
-			f := strings.Fields(out)
-			if len(f) != 3 || f[0] != "ClusterSetIP" || f[2] != "east" {
-				return fmt.Errorf("type, ips and clusters are %q", out)
-			}
-			clusterSetIP = f[1]
-			return nil
-		})
-		eventually(t, 60*time.Second, "web.shop.svc.clusterset.local to resolve to the ClusterSetIP in west", func() error {
-			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "resolve", "--timeout=3s", "web.shop.svc.clusterset.local")
-			if err != nil {
-				return err
-			}
-			if strings.TrimSpace(out) != clusterSetIP {
-				return fmt.Errorf("resolved to %q, want %s", out, clusterSetIP)
-			}
-			return nil
-		})
-		for _, url := range []string{"http://web.shop.svc.clusterset.local/", "http://web-clusterset.shop.svc.cluster.local/", "http://" + clusterSetIP + "/"} {
-			eventually(t, 60*time.Second, "west's front to be answered by east's web at "+url, func() error {
-				out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "deploy/front", "-c", "echo", "--", echoBin, "get", "--timeout=3s", url)
-				if err != nil {
-					return err
-				}
-				if !strings.HasPrefix(out, "echo web-") {
-					return fmt.Errorf("answered %q, want east's web", out)
-				}
-				return nil
-			})
+		case err != nil:
+			return err
+		case len(clusters) == 0:
+			return fmt.Errorf("still there, from %q", out)
+		case out != want:
+			return fmt.Errorf("it lists %q", out)
 		}
-		if _, err := e.kubectl(ctx, "east", "", "-n", "shop", "delete", "serviceexport", "web"); err != nil {
-			t.Fatal(err)
+		return nil
+	})
+}
+
+// exportCondition waits until a cluster's ServiceExport shop/name has the condition of type
+// cond with status, and reason unless that is "".
+func exportCondition(t *testing.T, ctx context.Context, e *env, cluster, name, cond, status, reason string) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%s's ServiceExport shop/%s to say %s=%s %s", cluster, name, cond, status, reason), func() error {
+		out, err := e.kubectl(ctx, cluster, "", "-n", "shop", "get", "serviceexport", name, "-o",
+			fmt.Sprintf(`jsonpath={.status.conditions[?(@.type==%q)].status} {.status.conditions[?(@.type==%q)].reason}: {.status.conditions[?(@.type==%q)].message}`, cond, cond, cond))
+		if err != nil {
+			return err
 		}
-		eventually(t, 30*time.Second, "west's ServiceImport shop/web to go with the last export", func() error {
-			_, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "web")
-			if err == nil {
-				return fmt.Errorf("still there")
-			}
-			if !strings.Contains(err.Error(), "NotFound") {
-				return err
-			}
-			return nil
-		})
+		if !strings.HasPrefix(out, status+" ") || (reason != "" && !strings.HasPrefix(out, status+" "+reason+":")) {
+			return fmt.Errorf("it says %q", out)
+		}
+		return nil
 	})
 }
 

@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -54,5 +57,40 @@ func TestVoteThroughWeb(t *testing.T) {
 	got, _ := json.Marshal(res.GetResults())
 	if want := `[{"shortcode":"rocket","votes":2},{"shortcode":"globe","votes":1}]`; string(got) != want {
 		t.Errorf("results %s; want %s", got, want)
+	}
+}
+
+// The load generator lists the emoji before each vote, as a person loading the page does, so
+// that emoji has traffic too (mesh viz shows every part of the demo at work).
+func TestVoteOnceListsThenVotes(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		paths []string
+		down  atomic.Bool
+	)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		switch {
+		case down.Load():
+			http.Error(w, "down", http.StatusBadGateway)
+		case r.URL.Path == "/vote" && r.URL.Query().Get("emoji") == "":
+			http.Error(w, "no emoji", http.StatusBadRequest)
+		}
+	}))
+	defer web.Close()
+	if err := voteOnce(context.Background(), web.Client(), web.URL); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := strings.Join(paths, " ")
+	mu.Unlock()
+	if got != "/api/list /vote" {
+		t.Errorf("one vote asked for %q, want /api/list then /vote", got)
+	}
+	down.Store(true)
+	if err := voteOnce(context.Background(), web.Client(), web.URL); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Errorf("a vote through a failing front end: %v, want the 502", err)
 	}
 }

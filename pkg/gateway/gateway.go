@@ -222,7 +222,7 @@ func (g *Gateway) serveConn(ctx context.Context, c net.Conn) {
 	sessions := g.metrics.sessions.WithLabelValues(s.cluster)
 	sessions.Inc()
 	defer sessions.Dec()
-	g.h2.ServeConn(tc, &http2.ServeConnOpts{
+	g.h2.ServeConn(proxy.BatchWrites(tc), &http2.ServeConnOpts{
 		Context:    context.WithValue(ctx, sessionKey{}, s),
 		Handler:    g,
 		BaseConfig: g.h2base,

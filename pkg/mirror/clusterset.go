@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -32,19 +33,18 @@ import (
 // It also writes this cluster's ServiceExport's conditions: Valid, and Conflict, which needs
 // the linked clusters' exports, read from the very slices the import is made of.
 //
-// The ClusterSetIP is the derived Service's cluster IP, allocated by this cluster's apiserver
-// from its service range: the apiserver's allocator makes it unique, kube-proxy routes it
-// with no machinery of ours, and nothing else needs configuring. It is not from a range of
-// its own: that would take a ServiceCIDR per cluster (Kubernetes 1.33+) and an allocator
-// here that the apiserver already is.
+// The ClusterSetIP is the derived Service's cluster IP, taken from a range of its own, the
+// ServiceCIDRs labelled for it, and allocated by this cluster's apiserver (clusterset_ips.go):
+// the apiserver makes it unique, kube-proxy routes it with no machinery of ours.
 
 // clustersetReconciler keeps the ServiceImport of one clusterset service equal to its members.
 type clustersetReconciler struct {
 	client client.Client
 	// clusterName is this cluster's name when it has no ClusterProperty saying it.
 	clusterName string
-	// properties says whether the ClusterProperty API is served here.
-	properties bool
+	// properties says whether the ClusterProperty API is served here; serviceCIDRs the
+	// ServiceCIDR and IPAddress APIs (networking.k8s.io/v1, Kubernetes 1.33+).
+	properties, serviceCIDRs bool
 }
 
 // clustersetScope is what one reconcile learns, phase by phase.
@@ -66,10 +66,15 @@ type clustersetScope struct {
 	res    resolution
 	// importErr says why the import could not be written (a name taken by someone else).
 	importErr *notMirrored
+	// rangesServed says whether this cluster has ServiceCIDRs; ranges are those labelled for
+	// ClusterSetIPs, ipErr why the derived Service has no ClusterSetIP (set by applyImport).
+	rangesServed bool
+	ranges       []ipRange
+	ipErr        *noClusterSetIP
 }
 
 func (r *clustersetReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	s := &clustersetScope{key: req.NamespacedName}
+	s := &clustersetScope{key: req.NamespacedName, rangesServed: r.serviceCIDRs}
 	s.derived, s.nameErr = importKind.unitedName(req.Name)
 	for _, phase := range []func(context.Context, *clustersetScope) error{r.readLocal, r.readRemote} {
 		if err := phase(ctx, s); err != nil {
@@ -202,17 +207,27 @@ func derivedService(s *clustersetScope) *corev1.Service {
 }
 
 // applyImport makes the derived Service, this cluster's member's slices and the
-// ServiceImport equal to the resolution.
+// ServiceImport equal to the resolution. A derived Service that cannot have a ClusterSetIP
+// is not made; the ServiceImport is, with no IP, its Ready condition saying why.
 func (r *clustersetReconciler) applyImport(ctx context.Context, s *clustersetScope) error {
 	want := derivedService(s)
+	if s.rangesServed && !s.res.Headless {
+		var err error
+		s.ranges, err = r.readRanges(ctx)
+		if !errors.As(err, &s.ipErr) && err != nil {
+			return err
+		}
+	}
 	var cur corev1.Service
+	derived := &cur
 	err := r.client.Get(ctx, client.ObjectKeyFromObject(want), &cur)
 	switch {
 	case apierrors.IsNotFound(err):
-		if err := r.client.Create(ctx, want); err != nil {
+		made, err := r.createDerived(ctx, s, want)
+		if !errors.As(err, &s.ipErr) && err != nil {
 			return err
 		}
-		cur = *want
+		derived = made
 	case err != nil:
 		return err
 	case !ownedByClusterset(&cur, s.key):
@@ -233,7 +248,30 @@ func (r *clustersetReconciler) applyImport(ctx context.Context, s *clustersetSco
 	if err := r.applyLocalSlices(ctx, s); err != nil {
 		return err
 	}
-	return r.applyServiceImport(ctx, s, &cur)
+	if derived == nil {
+		derived = want // no cluster IP: the ServiceImport has none
+	}
+	return r.applyServiceImport(ctx, s, derived)
+}
+
+// createDerived creates the derived Service: with a ClusterSetIP from s.ranges where this
+// cluster has ServiceCIDRs, else with whatever the apiserver gives. It returns nil and
+// s.ipErr's cause when there is no range to take from.
+func (r *clustersetReconciler) createDerived(ctx context.Context, s *clustersetScope, want *corev1.Service) (*corev1.Service, error) {
+	if s.ipErr != nil {
+		return nil, s.ipErr
+	}
+	if !s.rangesServed || s.res.Headless {
+		if err := r.client.Create(ctx, want); err != nil {
+			return nil, err
+		}
+		return want, nil
+	}
+	taken, err := r.takenAddresses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return createWithClusterSetIP(ctx, r.client, want, s.ranges, taken)
 }
 
 // applyLocalSlices copies this cluster's member's endpoints into slices of the derived
@@ -366,11 +404,11 @@ func (r *clustersetReconciler) applyServiceImport(ctx context.Context, s *cluste
 	for _, p := range s.res.Ports {
 		spec.Ports = append(spec.Ports, mcsv1alpha1.ServicePort{Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port})
 	}
-	var status mcsv1alpha1.ServiceImportStatus
+	var clusters []mcsv1alpha1.ClusterStatus
 	for _, m := range s.res.Members {
-		status.Clusters = append(status.Clusters, mcsv1alpha1.ClusterStatus{Cluster: m.Cluster})
+		clusters = append(clusters, mcsv1alpha1.ClusterStatus{Cluster: m.Cluster})
 	}
-	sort.Slice(status.Clusters, func(i, j int) bool { return status.Clusters[i].Cluster < status.Clusters[j].Cluster })
+	sort.Slice(clusters, func(i, j int) bool { return clusters[i].Cluster < clusters[j].Cluster })
 
 	var cur mcsv1alpha1.ServiceImport
 	err := r.client.Get(ctx, s.key, &cur)
@@ -390,11 +428,19 @@ func (r *clustersetReconciler) applyServiceImport(ctx context.Context, s *cluste
 			return err
 		}
 	}
-	if apiequality.Semantic.DeepEqual(cur.Status.Clusters, status.Clusters) {
+	status := *cur.Status.DeepCopy()
+	status.Clusters = clusters
+	ready := readyCondition(s, derived)
+	ready.ObservedGeneration = cur.Generation
+	meta.SetStatusCondition(&status.Conditions, ready)
+	if apiequality.Semantic.DeepEqual(cur.Status, status) {
 		return nil
 	}
-	cur.Status.Clusters = status.Clusters
-	return r.client.Status().Update(ctx, &cur)
+	cur.Status = status
+	if err := r.client.Status().Update(ctx, &cur); err != nil {
+		return fmt.Errorf("writing the status of ServiceImport %s: %w", s.key, err)
+	}
+	return nil
 }
 
 // deleteImport removes the ServiceImport, its derived Service and this cluster's slices of

@@ -12,6 +12,7 @@ import (
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 )
 
 // validCondition says whether this cluster's ServiceExport can be exported, and if not, why
@@ -96,4 +97,31 @@ func conditionSummary(cs []metav1.Condition) string {
 		out = append(out, fmt.Sprintf("%s=%s (%s: %s)", c.Type, c.Status, c.Reason, c.Message))
 	}
 	return strings.Join(out, "; ")
+}
+
+// readyCondition says whether the ServiceImport has its ClusterSetIP, where it is from, and
+// if it has none, why and what fixes it (clusterset_ips.go). derived is the derived Service,
+// or the one that could not be made.
+func readyCondition(s *clustersetScope, derived *corev1.Service) metav1.Condition {
+	c := metav1.Condition{Type: string(mcsv1alpha1.ServiceImportConditionReady), Status: metav1.ConditionTrue, Reason: string(mcsv1alpha1.ServiceImportReasonReady)}
+	ip := derived.Spec.ClusterIP
+	switch r, inRange := inRanges(s.ranges, ip); {
+	case s.res.Headless:
+		c.Message = fmt.Sprintf("headless: no ClusterSetIP; %s.%s.svc.clusterset.local answers with the members' ready pods", s.key.Name, s.key.Namespace)
+	case ip == "" && s.ipErr != nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, s.ipErr.Reason, s.ipErr.Message
+	case ip == "":
+		c.Status, c.Reason = metav1.ConditionUnknown, string(mcsv1alpha1.ServiceImportReasonPending)
+		c.Message = fmt.Sprintf("the derived Service %s/%s has no cluster IP yet", s.key.Namespace, s.derived)
+	case !s.rangesServed:
+		c.Reason = reasonServiceRange
+		c.Message = fmt.Sprintf("the ClusterSetIP %s is from the cluster's service range: this cluster serves no ServiceCIDR API (Kubernetes before 1.33) for a range of its own", ip)
+	case inRange:
+		c.Message = fmt.Sprintf("the ClusterSetIP %s is from %s", ip, r)
+	default:
+		c.Reason = reasonOutsideRange
+		c.Message = fmt.Sprintf("the ClusterSetIP %s lies in no ServiceCIDR labelled %s=true (the derived Service %s/%s is older than the range) and is kept, as a cluster IP cannot change: delete that Service to have one from the range, which breaks the connections to the old address",
+			ip, mcv1alpha1.LabelClusterSetIPRange, s.key.Namespace, s.derived)
+	}
+	return c
 }

@@ -160,8 +160,8 @@ func TestServiceImport(t *testing.T) {
 		if si.Spec.Type != mcsv1alpha1.ClusterSetIP || len(si.Spec.IPs) != 1 || si.Spec.IPs[0] != svc.Spec.ClusterIP {
 			return fmt.Errorf("type %s ips %v, want ClusterSetIP at the derived Service's %s", si.Spec.Type, si.Spec.IPs, svc.Spec.ClusterIP)
 		}
-		if ip, err := netip.ParseAddr(si.Spec.IPs[0]); err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(ip) {
-			return fmt.Errorf("ClusterSetIP %s outside the run's addresses", si.Spec.IPs[0])
+		if ip, err := netip.ParseAddr(si.Spec.IPs[0]); err != nil || !suiteRange.Contains(ip) {
+			return fmt.Errorf("ClusterSetIP %s outside the ClusterSetIP range %s", si.Spec.IPs[0], suiteRange)
 		}
 		if fmt.Sprint(importPorts(si)) != "[80]" || fmt.Sprint(clusters(si)) != fmt.Sprintf("[%s]", east) {
 			return fmt.Errorf("ports %v clusters %v, want [80] [%s]", importPorts(si), clusters(si), east)

@@ -20,6 +20,7 @@
 //
 // It does not route traffic (the proxies and the gateway do) and it does not answer DNS: the
 // ClusterSetIP is an ordinary cluster IP of the derived Service, which kube-proxy and the
-// destination service route; the clusterset.local names are for a DNS plugin (pkg/dnsplugin
+// destination service route. The controller only chooses it, from the ServiceCIDRs labelled
+// for ClusterSetIPs (clusterset_ips.go); the apiserver allocates it; the clusterset.local names are for a DNS plugin (pkg/dnsplugin
 // answers them; see its DNS.md).
 package mirror

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
@@ -42,7 +45,8 @@ func Scheme() (*runtime.Scheme, error) {
 // CacheOptions keeps the manager's cache to what the controller needs: Secrets only in the
 // namespace Links live in, which is all its RBAC lets it read. Services and EndpointSlices
 // are cached whole, not only the controller's own: this cluster's exported Services and
-// their endpoints are members of their ServiceImports (clusterset.go).
+// their endpoints are members of their ServiceImports (clusterset.go). IPAddresses, one per
+// Service, are cached whole too: they say which ClusterSetIPs are free (clusterset_ips.go).
 func CacheOptions(linkNamespace string) cache.Options {
 	return cache.Options{
 		// Managed fields are most of an object's size and none of the controller's business;
@@ -162,7 +166,15 @@ func setupClusterset(mgr manager.Manager, log *slog.Logger, opts Options) error 
 		log.Warn("the MCS API (ServiceExport, ServiceImport) is not served here: no ServiceImport is made; apply the CRDs of `mesh multicluster install` and restart")
 		return nil
 	}
-	r := &clustersetReconciler{client: mgr.GetClient(), clusterName: opts.ClusterName, properties: served(aboutv1alpha1.GroupVersion.WithKind("ClusterProperty"))}
+	r := &clustersetReconciler{
+		client:       mgr.GetClient(),
+		clusterName:  opts.ClusterName,
+		properties:   served(aboutv1alpha1.GroupVersion.WithKind("ClusterProperty")),
+		serviceCIDRs: served(networkingv1.SchemeGroupVersion.WithKind("ServiceCIDR")) && served(networkingv1.SchemeGroupVersion.WithKind("IPAddress")),
+	}
+	if !r.serviceCIDRs {
+		log.Warn("the ServiceCIDR API (networking.k8s.io/v1, Kubernetes 1.33+) is not served here: ClusterSetIPs come from the cluster's service range, not a range of their own")
+	}
 	keys := handler.EnqueueRequestsFromMapFunc(clustersetKeys(mgr.GetClient()))
 	b := builder.ControllerManagedBy(mgr).
 		Named("clusterset").
@@ -175,7 +187,38 @@ func setupClusterset(mgr manager.Manager, log *slog.Logger, opts Options) error 
 		// This cluster's name changed: every export and import says it.
 		b = b.Watches(&aboutv1alpha1.ClusterProperty{}, handler.EnqueueRequestsFromMapFunc(allExports(mgr.GetClient())))
 	}
+	if r.serviceCIDRs {
+		// A range labelled, added, freed or gone: every import's Ready says where its
+		// ClusterSetIP is from, and those waiting for one may now get it.
+		b = b.Watches(&networkingv1.ServiceCIDR{}, handler.EnqueueRequestsFromMapFunc(imports(mgr.GetClient(), false))).
+			// An address released: room for the imports waiting in a full range.
+			Watches(&networkingv1.IPAddress{}, handler.EnqueueRequestsFromMapFunc(imports(mgr.GetClient(), true)),
+				builder.WithPredicates(predicate.Funcs{
+					CreateFunc:  func(event.CreateEvent) bool { return false },
+					UpdateFunc:  func(event.UpdateEvent) bool { return false },
+					GenericFunc: func(event.GenericEvent) bool { return false },
+				}))
+	}
 	return b.Complete(r)
+}
+
+// imports maps anything to the ServiceImports of this cluster; with waiting, to those whose
+// Ready is not True, which wait for a ClusterSetIP.
+func imports(c client.Reader, waiting bool) handler.MapFunc {
+	return func(ctx context.Context, _ client.Object) []reconcileRequest {
+		var list mcsv1alpha1.ServiceImportList
+		if err := c.List(ctx, &list); err != nil {
+			return nil
+		}
+		var out []reconcileRequest
+		for _, si := range list.Items {
+			if waiting && meta.IsStatusConditionTrue(si.Status.Conditions, string(mcsv1alpha1.ServiceImportConditionReady)) {
+				continue
+			}
+			out = append(out, reconcileRequest{NamespacedName: types.NamespacedName{Namespace: si.Namespace, Name: si.Name}})
+		}
+		return out
+	}
 }
 
 // clustersetKeys maps an object to the clusterset service it is part of: one of the

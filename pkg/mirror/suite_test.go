@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/internal/testenv"
 	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
@@ -35,6 +37,9 @@ var (
 	// readerKubeconfig reaches the remote as a user that may only read, as the credentials
 	// `mesh multicluster link` makes; adminKubeconfig as one that may do anything.
 	readerKubeconfig, adminKubeconfig []byte
+	// localCache is what the controllers read the local side through: a test that changes
+	// what they must see before it acts waits for it there.
+	localCache client.Reader
 )
 
 const (
@@ -76,6 +81,14 @@ func runSuite(m *testing.M) int {
 		panic(err)
 	}
 
+	// The range of ClusterSetIPs, as `mesh multicluster install` makes it.
+	if err := localSide.client.Create(ctx, &networkingv1.ServiceCIDR{
+		ObjectMeta: metav1.ObjectMeta{Name: mcv1alpha1.ClusterSetIPRangeName, Labels: map[string]string{mcv1alpha1.LabelClusterSetIPRange: "true"}},
+		Spec:       networkingv1.ServiceCIDRSpec{CIDRs: []string{deploy.DefaultClusterSetIPRange}},
+	}); err != nil {
+		panic(err)
+	}
+
 	mgr, err := ctrl.NewManager(localSide.cfg, ctrl.Options{
 		Scheme:  scheme,
 		Cache:   CacheOptions(linkNamespace),
@@ -86,6 +99,7 @@ func runSuite(m *testing.M) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	localCache = mgr.GetCache()
 	if err := Setup(mgr, log, Options{DialGateway: dialGateway, GatewayMembers: fetchSuiteMembers, GatewayMembersEvery: 100 * time.Millisecond}); err != nil {
 		panic(err)
 	}

@@ -67,7 +67,7 @@ func (o *outbound) gatewayTransport(ep Endpoint) *http2.Transport {
 				tc.Close()
 				return nil, gatewayError{result: gatewayTLSErr, err: fmt.Errorf("it speaks %q, not %q", got, certs.ALPNGateway)}
 			}
-			return tc, nil
+			return newBatchedConn(tc), nil
 		},
 		ReadIdleTimeout: 30 * time.Second,
 		PingTimeout:     5 * time.Second,

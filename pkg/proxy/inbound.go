@@ -38,7 +38,7 @@ func newInbound(p *Proxy) *inbound {
 	// costs the proxy CPU and turns a response of known length into a chunked one.
 	in.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
 	in.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return p.cfg.Dial(ctx, network, addr)
+		return dialBatched(ctx, p.cfg.Dial, network, addr)
 	}}
 	in.rp = &httputil.ReverseProxy{
 		Rewrite:        in.rewrite,
@@ -97,6 +97,7 @@ func (in *inbound) serveConn(ctx context.Context, c net.Conn) {
 	}
 	switch cs.NegotiatedProtocol {
 	case certs.ALPNHTTP:
+		rc.Conn = newBatchedConn(tc)
 		in.h2.ServeConn(rc, &http2.ServeConnOpts{Context: context.WithValue(ctx, connKey{}, rc), Handler: in, BaseConfig: in.h2base})
 	case certs.ALPNOpaque:
 		in.forward(ctx, rc)

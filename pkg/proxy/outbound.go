@@ -57,7 +57,7 @@ func newOutbound(p *Proxy) *outbound {
 	o := &outbound{p: p, h1lis: newChanListener(), mesh: map[string]*http2.Transport{}, gateways: map[string]*http2.Transport{}}
 	o.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
 	o.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return p.cfg.Dial(ctx, network, addr)
+		return dialBatched(ctx, p.cfg.Dial, network, addr)
 	}}
 	o.rp = &httputil.ReverseProxy{
 		Rewrite:        o.rewrite,
@@ -116,6 +116,7 @@ func (o *outbound) serveConn(ctx context.Context, c net.Conn) {
 	case detect.HTTP1:
 		o.h1lis.hand(ctx, rc)
 	case detect.HTTP2:
+		rc.Conn = newBatchedConn(pc)
 		o.h2.ServeConn(rc, &http2.ServeConnOpts{
 			Context:    context.WithValue(ctx, connKey{}, rc),
 			Handler:    o,
@@ -241,7 +242,11 @@ func (o *outbound) meshTransport(pk *picked) *http2.Transport {
 	}
 	t := &http2.Transport{
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return o.dialMesh(ctx, ep, certs.ALPNHTTP)
+			tc, err := o.dialMesh(ctx, ep, certs.ALPNHTTP)
+			if err != nil {
+				return nil, err
+			}
+			return newBatchedConn(tc), nil
 		},
 		ReadIdleTimeout:    30 * time.Second,
 		PingTimeout:        5 * time.Second,

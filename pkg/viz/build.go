@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 )
 
 // golden accumulates the rates behind one Golden.
@@ -200,6 +201,18 @@ func compareWorkloads(a, b Workload) int {
 	return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
 
+// linkRemote is the remote cluster of a link controller's series: its label link is the
+// Link's namespace/name ("mesh-multicluster/east"), and mesh multicluster link names a Link
+// after the cluster it links to. The gateway dials' remote_cluster is that cluster's name,
+// so both must be keyed alike, or a link shows twice, half known each time.
+func linkRemote(link string) string {
+	_, name, ok := strings.Cut(link, "/")
+	if !ok {
+		return link
+	}
+	return name
+}
+
 // buildLinks reads each cluster's links: the link controller's remote state and the
 // proxies' tunnels through each remote's gateway.
 func buildLinks(data []clusterData) []Link {
@@ -218,7 +231,7 @@ func buildLinks(data []clusterData) []Link {
 	}
 	for _, d := range data {
 		for _, s := range d.linkState {
-			if r := string(s.Metric["link"]); r != "" {
+			if r := linkRemote(string(s.Metric["link"])); r != "" {
 				get([2]string{d.Cluster, r}).state = ptr(float64(s.Value))
 			}
 		}

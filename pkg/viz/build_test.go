@@ -51,7 +51,8 @@ func federation() []clusterData {
 				vec(s(0.005, "namespace", "demo", "src_workload", "deployment/web", "remote_cluster", "east", "authority", "voting-east.demo.svc.cluster.local:8080")),
 			},
 			gatewayDials: vec(s(0.5, "remote_cluster", "east", "result", "ok")),
-			linkState:    vec(s(1, "link", "east")),
+			// The link controller's label: the Link's namespace/name.
+			linkState: vec(s(1, "link", "mesh-multicluster/east")),
 		},
 		{
 			Source: Source{Cluster: "east", TrustDomain: "east.meshfed.local"},
@@ -133,7 +134,7 @@ func TestBuild(t *testing.T) {
 			name: "link unreachable and tunnels failing",
 			data: func() []clusterData {
 				d := federation()
-				d[0].linkState = vec(s(2, "link", "east"))
+				d[0].linkState = vec(s(2, "link", "mesh-multicluster/east"))
 				d[0].gatewayDials = vec(s(1, "remote_cluster", "east", "result", "dial_error"), s(1, "remote_cluster", "north", "result", "dial_error"))
 				return d
 			},

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/benchstat"
 )
 
 // maxLines is how much of a child's output is kept, for the errors that quote it.
@@ -226,4 +228,69 @@ func MemoryPeak(procs []*Process, interval time.Duration, stop <-chan struct{}) 
 		case <-t.C:
 		}
 	}
+}
+
+// Usage is what a child has cost so far: CPU time, user and system, of all its threads; and
+// the read and write syscalls it made. Per request, it says what a proxy costs whatever else
+// the machine is doing, where requests per second depend on the cores it gets.
+type Usage struct {
+	CPU           time.Duration
+	Reads, Writes uint64
+}
+
+// Sub is what u cost since o.
+func (u Usage) Sub(o Usage) Usage {
+	return Usage{CPU: u.CPU - o.CPU, Reads: u.Reads - o.Reads, Writes: u.Writes - o.Writes}
+}
+
+// Add is u and o together.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{CPU: u.CPU + o.CPU, Reads: u.Reads + o.Reads, Writes: u.Writes + o.Writes}
+}
+
+func (p *Process) Usage() (Usage, error) {
+	pid := p.cmd.Process.Pid
+	cpu, err := benchstat.CPU(pid)
+	if err != nil {
+		return Usage{}, fmt.Errorf("%s: reading its CPU time: %w", p.Name, err)
+	}
+	u := Usage{CPU: cpu}
+	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return Usage{}, fmt.Errorf("%s: reading its syscalls: %w", p.Name, err)
+	}
+	found := 0
+	for _, line := range strings.Split(string(io), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || (f[0] != "syscr:" && f[0] != "syscw:") {
+			continue
+		}
+		n, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			return Usage{}, fmt.Errorf("%s: /proc/%d/io %s %q: %w", p.Name, pid, f[0], f[1], err)
+		}
+		if f[0] == "syscr:" {
+			u.Reads = n
+		} else {
+			u.Writes = n
+		}
+		found++
+	}
+	if found != 2 {
+		return Usage{}, fmt.Errorf("%s: no syscr or syscw in /proc/%d/io", p.Name, pid)
+	}
+	return u, nil
+}
+
+// UsageOf is the Usage of procs together.
+func UsageOf(procs []*Process) (Usage, error) {
+	var sum Usage
+	for _, p := range procs {
+		u, err := p.Usage()
+		if err != nil {
+			return Usage{}, err
+		}
+		sum = sum.Add(u)
+	}
+	return sum, nil
 }

@@ -8,8 +8,8 @@
 // go.mod copies Prometheus' own replace directives (klog to go-kit's), which a dependency's
 // go.mod cannot impose. Built with CGO_ENABLED=0 it is one static binary (about 135 MB
 // unstripped), which loads mesh viz install's config and rules. Stamp its version with
-// -ldflags -X github.com/prometheus/common/version.Version=2.53.4. Not yet among package
-// build's Tools: the e2e of mesh viz adds it, and its image, when it deploys Prometheus.
+// -ldflags -X github.com/prometheus/common/version.Version=2.53.4, as package build's
+// Prometheus() does; the nodes' image of it is in multicluster-e2e/provider/nodeimages.
 package tools
 
 import _ "github.com/prometheus/prometheus/cmd/prometheus"

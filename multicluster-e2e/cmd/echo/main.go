@@ -1,7 +1,9 @@
 // Command echo is the test workload of the multi-cluster suite, one static binary that is
 // both ends of a conversation, since its image holds nothing else:
 //
-//	echo serve [--listen :8080]    HTTP server answering with who it is
+//	echo serve [--listen :8080] [--fail-percent N]
+//	                                HTTP server answering with who it is (and with a 500 to N
+//	                                of every 100 requests, for a back end that half fails)
 //	echo get URL                    GET URL and print the body; exit 1 on failure
 //	echo resolve NAME               print the addresses NAME resolves to
 //	echo ready|unready [--admin URL] make the local server pass or fail its readiness probe
@@ -36,7 +38,7 @@ func main() {
 	}
 }
 
-const usage = "usage: echo serve [--listen :8080] | get URL | resolve NAME | ready | unready | certify --identity ID | load-start [--rate N] URL | load-read | load-stop"
+const usage = "usage: echo serve [--listen :8080] [--fail-percent N] | get URL | resolve NAME | ready | unready | certify --identity ID | load-start [--rate N] URL | load-read | load-stop"
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -47,6 +49,7 @@ func run(args []string, out io.Writer) error {
 	admin := fs.String("admin", "http://127.0.0.1:8080", "the local server, for ready and unready")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long get, resolve and certify may take")
 	rate := fs.Int("rate", 20, "calls a second of load-start")
+	failPercent := fs.Int("fail-percent", 0, "serve: answer GET / with a 500 to this many of every 100 requests, spread evenly")
 	var c certifyFlags
 	c.add(fs)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -56,7 +59,10 @@ func run(args []string, out io.Writer) error {
 	defer cancel()
 	switch args[0] {
 	case "serve":
-		return serve(*listen)
+		if *failPercent < 0 || *failPercent > 100 {
+			return fmt.Errorf("--fail-percent %d: give 0 to 100", *failPercent)
+		}
+		return serve(*listen, *failPercent)
 	case "get":
 		if fs.NArg() != 1 {
 			return errors.New("get needs one URL")
@@ -119,12 +125,53 @@ func call(ctx context.Context, method, target string, out io.Writer) error {
 	return err
 }
 
-func serve(listen string) error {
+func serve(listen string, failPercent int) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	host, _ := os.Hostname()
+	var load loader
+	defer load.stop()
+	srv := &http.Server{Addr: listen, Handler: handler(host, failPercent, &load), ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	log.Info("serving", "listen", listen, "host", host, "failPercent", failPercent)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// failer decides which requests fail: exactly percent of every 100, spread evenly (with 50,
+// every second one), so that a success rate measured over any stretch of requests is the
+// one asked for, not a dice roll's.
+type failer struct {
+	percent int
+	n       atomic.Uint64
+}
+
+func (f *failer) fail() bool {
+	n := f.n.Add(1)
+	p := uint64(f.percent)
+	return n*p/100 > (n-1)*p/100
+}
+
+// handler serves GET / (who it is, or a 500 when f says so), /readyz, and the pod-local
+// controls of readiness and load. Probes never fail by --fail-percent: the back end is
+// faulty, not unready, so it stays an endpoint and keeps taking calls.
+func handler(host string, failPercent int, load *loader) http.Handler {
 	var unready atomic.Bool
+	f := &failer{percent: failPercent}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if f.fail() {
+			http.Error(w, fmt.Sprintf("echo %s fails %d%% of requests (--fail-percent)", host, failPercent), http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "echo %s\n", host)
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -146,22 +193,6 @@ func serve(listen string) error {
 	}
 	mux.HandleFunc("POST /unready", local(func(w http.ResponseWriter, r *http.Request) { unready.Store(true) }))
 	mux.HandleFunc("POST /ready", local(func(w http.ResponseWriter, r *http.Request) { unready.Store(false) }))
-	var load loader
 	load.register(mux, local)
-	defer load.stop()
-
-	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	log.Info("serving", "listen", listen, "host", host)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return mux
 }

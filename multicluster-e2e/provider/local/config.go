@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+
+	"github.com/meshfed/meshfed/deploy"
 )
 
 // The addressing plan. Everything lives in 198.18.0.0/15 (RFC 2544 benchmarking space), so a
@@ -13,12 +15,16 @@ const (
 	bridgePrefix = "198.18.0.1/24"
 	vethPrefix   = "mf-"
 	// maxClusters bounds the plan below: node and LoadBalancer addresses in 198.18.0.0/24,
-	// pod ranges in 198.18.128.0/17, service ranges in 198.19.0.0/16.
+	// pod ranges in 198.18.128.0/17, service ranges in 198.19.0.0/16 below 198.19.96.0, and
+	// every cluster's ClusterSetIPs in clusterSetIPRange.
 	maxClusters = 6
 	// allPodRanges holds every cluster's pod range; in flat mode traffic to it keeps its
 	// source address.
 	allPodRanges = "198.18.128.0/17"
 	apiPort      = 6443
+	// clusterSetIPRange is the range of ClusterSetIPs `mesh multicluster install` makes by
+	// default, the same in every cluster; the nodes route it as their service range.
+	clusterSetIPRange = deploy.DefaultClusterSetIPRange
 )
 
 // clusterNameRE keeps names valid as DNS labels, kube contexts and interface names: the host

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,10 @@ func TestPlanKeepsClustersApart(t *testing.T) {
 		}
 		if !c.ServiceCIDR.Contains(c.DNSServiceIP) || !c.ServiceCIDR.Contains(c.APIServiceIP) {
 			t.Errorf("%s: DNS %s or API %s outside %s", c.Name, c.DNSServiceIP, c.APIServiceIP, c.ServiceCIDR)
+		}
+		csr := netip.MustParsePrefix(clusterSetIPRange)
+		if csr.Overlaps(c.PodCIDR) || csr.Overlaps(c.ServiceCIDR) || csr.Contains(c.NodeIP) || csr.Contains(c.LBPoolStart) || csr.Contains(c.LBPoolEnd) {
+			t.Errorf("%s: the ClusterSetIP range %s overlaps its pod %s or service %s range, or its node or LoadBalancer addresses", c.Name, csr, c.PodCIDR, c.ServiceCIDR)
 		}
 		if c.NodeIP.As4()[3] >= c.LBPoolStart.As4()[3] && c.NodeIP.As4()[3] <= cs[len(cs)-1].LBPoolEnd.As4()[3] {
 			t.Errorf("%s: node address %s inside the LoadBalancer pools", c.Name, c.NodeIP)

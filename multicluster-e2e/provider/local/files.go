@@ -189,7 +189,9 @@ type nodeSpec struct {
 	Dir         string
 	NodeIP      string // with prefix length, as "198.18.0.11/24"
 	ServiceCIDR string
-	PodCIDR     string
+	// ClusterSetIPRange is routed as ServiceCIDR is: its addresses are cluster IPs too.
+	ClusterSetIPRange string
+	PodCIDR           string
 	// KeepSource is the destination range pod traffic keeps its source address to: the
 	// cluster's own pod range, or every cluster's in flat mode.
 	KeepSource string

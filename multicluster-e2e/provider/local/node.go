@@ -112,6 +112,9 @@ func setupNetwork(log *slog.Logger, spec nodeSpec) error {
 		// happens before kube-proxy's DNAT.
 		{"ip", "route", "add", spec.ServiceCIDR, "dev", "eth0"},
 	}
+	if spec.ClusterSetIPRange != "" {
+		cmds = append(cmds, []string{"ip", "route", "add", spec.ClusterSetIPRange, "dev", "eth0"})
+	}
 	for _, r := range spec.Routes {
 		cmds = append(cmds, []string{"ip", "route", "add", r.Dst, "via", r.Via})
 	}

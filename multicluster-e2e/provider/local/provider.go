@@ -232,13 +232,14 @@ func (p *Provider) startNode(c cluster, all []cluster, flat bool, bins binaries,
 		return err
 	}
 	spec := nodeSpec{
-		Name:        c.Name,
-		Dir:         l.dir,
-		NodeIP:      c.NodeIP.String() + "/24",
-		ServiceCIDR: c.ServiceCIDR.String(),
-		PodCIDR:     c.PodCIDR.String(),
-		KeepSource:  c.PodCIDR.String(),
-		Components:  components(c, l, bins),
+		Name:              c.Name,
+		Dir:               l.dir,
+		NodeIP:            c.NodeIP.String() + "/24",
+		ServiceCIDR:       c.ServiceCIDR.String(),
+		ClusterSetIPRange: clusterSetIPRange,
+		PodCIDR:           c.PodCIDR.String(),
+		KeepSource:        c.PodCIDR.String(),
+		Components:        components(c, l, bins),
 	}
 	if flat {
 		spec.KeepSource = allPodRanges

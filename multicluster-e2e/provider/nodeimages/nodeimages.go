@@ -22,6 +22,24 @@ import (
 // repoBinaries are the main packages of this repository whose images the tests deploy.
 var repoBinaries = []string{"echo", "link", "controller", "proxy", "gateway", "demo", "viz"}
 
+// toolImage is an image of a binary built from a tools module under hack/tools that the
+// tests deploy with the manifests of this repository (not an add-on of every cluster).
+type toolImage struct {
+	// Ref is the name the manifests use, tag included.
+	Ref string
+	// Tool names the tools module; Binary the binary it builds.
+	Tool, Binary string
+	// Path and User are those of the upstream image, so that a manifest written for it
+	// (its args, its runAsUser) runs ours unchanged.
+	Path, User string
+}
+
+// toolImages: Prometheus as mesh viz install runs it (prom/prometheus:v2.53.4, whose
+// entrypoint is /bin/prometheus and whose user is nobody, 65534).
+var toolImages = []toolImage{
+	{Ref: "prom/prometheus:" + build.PrometheusVersion, Tool: "prometheus", Binary: "prometheus", Path: "/bin/prometheus", User: "65534"},
+}
+
 func repoPackage(bin string) string {
 	if bin == "echo" {
 		return "./multicluster-e2e/cmd/echo"
@@ -63,6 +81,17 @@ func Specs(ctx context.Context, b *build.Builder) ([]images.Spec, error) {
 			return nil, err
 		}
 		specs = append(specs, images.Spec{Ref: img.Name, Binary: filepath.Join(dir, img.Binary), User: img.User})
+	}
+	for _, img := range toolImages {
+		tool, ok := build.ToolByName(img.Tool)
+		if !ok {
+			return nil, fmt.Errorf("image %s: no tool %q in package build", img.Ref, img.Tool)
+		}
+		dir, err := b.Tool(ctx, tool)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, images.Spec{Ref: img.Ref, Binary: filepath.Join(dir, img.Binary), Path: img.Path, User: img.User})
 	}
 	return specs, nil
 }

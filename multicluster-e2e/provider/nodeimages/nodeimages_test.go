@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
+	vizcmd "github.com/meshfed/meshfed/pkg/cmd/viz"
 	"github.com/meshfed/meshfed/pkg/images"
 )
 
@@ -58,4 +59,22 @@ func TestRepoPackages(t *testing.T) {
 			t.Errorf("image %s: package %s has no main.go: %v", bin, pkg, err)
 		}
 	}
+}
+
+// mesh viz install names prom/prometheus unless told otherwise: the nodes must hold an image
+// of that very name, or Prometheus' pod waits for ever on a pull that cannot happen.
+func TestPrometheusImageIsTheOneVizInstallNames(t *testing.T) {
+	for _, img := range toolImages {
+		if img.Tool != "prometheus" {
+			continue
+		}
+		if img.Ref != vizcmd.DefaultPrometheusImage {
+			t.Errorf("the nodes' Prometheus image is %s, mesh viz install names %s", img.Ref, vizcmd.DefaultPrometheusImage)
+		}
+		if _, ok := build.ToolByName(img.Tool); !ok {
+			t.Errorf("image %s: no tool %q in build.Tools()", img.Ref, img.Tool)
+		}
+		return
+	}
+	t.Error("no Prometheus among the nodes' images")
 }

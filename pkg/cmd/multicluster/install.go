@@ -3,6 +3,7 @@ package multicluster
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ type InstallOptions struct {
 	Gateway            bool
 	GatewayServiceType string
 	AllowClusters      []string
+	ClusterSetIPRange  string
 	Images             cmdutil.ImageFlags
 
 	values installValues // set by Complete
@@ -36,6 +38,8 @@ type installValues struct {
 	serviceType             corev1.ServiceType
 	// allowed are the gateway's --allow-cluster arguments, NAME=TRUST-DOMAIN.
 	allowed []string
+	// clusterSetIPRange is the CIDR of the ServiceCIDR of ClusterSetIPs; empty: none.
+	clusterSetIPRange string
 }
 
 func newCmdInstall(streams cmdutil.IOStreams) *cobra.Command {
@@ -48,6 +52,9 @@ func newCmdInstall(streams cmdutil.IOStreams) *cobra.Command {
   - the Link CRD (links.multicluster.meshfed.io);
   - the namespace mesh-multicluster;
   - the link controller (Deployment link-controller) and its least-privilege RBAC;
+  - the range of this cluster's ClusterSetIPs: a ServiceCIDR (networking.k8s.io/v1,
+    Kubernetes 1.33+) meshfed-clusterset of --clusterset-ip-range, from which the link
+    controller gives each ServiceImport its address;
   - the remote reader: a ServiceAccount other clusters read this one as, allowed to get,
     list and watch Services, Pods, EndpointSlices and ServiceExports and nothing else, and
     a Secret holding its long-lived token (remote-reader-token);
@@ -68,6 +75,9 @@ each cluster of the federation, then join them with 'mesh multicluster link'.`,
   # A cluster with a trust domain of its own, reached at its nodes' addresses
   mesh multicluster install --cluster-name east --trust-domain east.example.org \
     --allow-clusters west,north=north.example.org --gateway-service-type NodePort
+
+  # ClusterSetIPs from a range of your network's plan
+  mesh multicluster install --cluster-name east --clusterset-ip-range 10.255.0.0/20
 
   # Mirror only, no gateway (no other cluster calls this one)
   mesh multicluster install --gateway=false
@@ -91,6 +101,13 @@ each cluster of the federation, then join them with 'mesh multicluster link'.`,
 	fl.BoolVar(&o.Gateway, "gateway", true, "include the east-west gateway; without it other clusters cannot reach this one's services")
 	fl.StringVar(&o.GatewayServiceType, "gateway-service-type", string(corev1.ServiceTypeLoadBalancer), "type of the gateway's Service: LoadBalancer, or NodePort where the clusters reach each other's nodes")
 	fl.StringSliceVar(&o.AllowClusters, "allow-clusters", nil, "comma-separated clusters whose proxies may call through the gateway: NAME (trust domain NAME.meshfed.local) or NAME=TRUST-DOMAIN (default: none)")
+	fl.StringVar(&o.ClusterSetIPRange, "clusterset-ip-range", deploy.DefaultClusterSetIPRange, `the CIDR of this cluster's ClusterSetIPs, made the ServiceCIDR meshfed-clusterset. Choose one
+used nowhere else in the cluster's network: not its pod, service or node ranges, nor addresses
+its pods reach outside the cluster (a ClusterSetIP would hide them), with room for every
+clusterset service imported here and more (the apiserver may give some of its addresses to
+ordinary Services). Clusters may share one: a ClusterSetIP means something only in its
+cluster. It cannot change once applied (label another ServiceCIDR to add room). Empty: none,
+for a cluster before Kubernetes 1.33, whose ClusterSetIPs then come from its service range`)
 	o.Images.AddFlags(fl, "the link controller's and gateway's images")
 	return cmd
 }
@@ -104,6 +121,11 @@ func (o *InstallOptions) Complete() error {
 		clusterName:  o.ClusterName,
 		trustDomain:  o.TrustDomain,
 		serviceType:  corev1.ServiceType(o.GatewayServiceType),
+		// The canonical form, which is what the apiserver keeps.
+		clusterSetIPRange: strings.TrimSpace(o.ClusterSetIPRange),
+	}
+	if p, err := netip.ParsePrefix(o.values.clusterSetIPRange); err == nil {
+		o.values.clusterSetIPRange = p.String()
 	}
 	if o.values.trustDomain == "" && o.ClusterName != "" {
 		o.values.trustDomain = trust.DefaultTrustDomain(o.ClusterName)
@@ -121,6 +143,9 @@ func (o *InstallOptions) Complete() error {
 // Validate checks the flags.
 func (o *InstallOptions) Validate() error {
 	if err := o.Images.Validate("link", "gateway"); err != nil {
+		return err
+	}
+	if err := validateClusterSetIPRange(o.values.clusterSetIPRange); err != nil {
 		return err
 	}
 	if !o.Gateway {
@@ -160,6 +185,25 @@ func (o *InstallOptions) Validate() error {
 	return nil
 }
 
+// validateClusterSetIPRange checks --clusterset-ip-range: a CIDR, written as its network
+// (the apiserver refuses a ServiceCIDR with host bits), of at least two addresses.
+func validateClusterSetIPRange(cidr string) error {
+	if cidr == "" {
+		return nil
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return fmt.Errorf("--clusterset-ip-range %q is not a CIDR: write it as 198.19.128.0/20 or fd00:10:96::/112", cidr)
+	}
+	if p != p.Masked() {
+		return fmt.Errorf("--clusterset-ip-range %s has host bits set: write its network, %s", p, p.Masked())
+	}
+	if p.Bits() > p.Addr().BitLen()-2 {
+		return fmt.Errorf("--clusterset-ip-range %s holds no address a Service can have: give a /%d or wider", p, p.Addr().BitLen()-2)
+	}
+	return nil
+}
+
 // Run prints the manifests.
 func (o *InstallOptions) Run() error {
 	objs, err := installObjects(o.values)
@@ -186,6 +230,14 @@ func installObjects(v installValues) ([]*unstructured.Unstructured, error) {
 		for _, u := range docs {
 			if !v.gateway && u.GetLabels()["app.kubernetes.io/name"] == GatewayServiceName {
 				continue
+			}
+			if u.GetKind() == "ServiceCIDR" {
+				if v.clusterSetIPRange == "" {
+					continue
+				}
+				if err := unstructured.SetNestedStringSlice(u.Object, []string{v.clusterSetIPRange}, "spec", "cidrs"); err != nil {
+					return nil, fmt.Errorf("deploy/%s: ServiceCIDR %s: %w", m.Path, u.GetName(), err)
+				}
 			}
 			objs = append(objs, u)
 		}

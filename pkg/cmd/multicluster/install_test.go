@@ -7,10 +7,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/meshfed/meshfed/deploy"
+	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
 )
 
@@ -126,6 +129,7 @@ func TestInstallPrintsWhatOthersRelyOn(t *testing.T) {
 		"Role/" + Namespace + "/meshfed-link-controller",
 		"RoleBinding/" + Namespace + "/meshfed-link-controller",
 		"Deployment/" + Namespace + "/" + ControllerName,
+		"ServiceCIDR//" + mcv1alpha1.ClusterSetIPRangeName,
 		"ServiceAccount/" + Namespace + "/" + RemoteReaderName,
 		"ClusterRole//meshfed-remote-reader",
 		"ClusterRoleBinding//meshfed-remote-reader",
@@ -297,5 +301,67 @@ func TestInstallWithoutGateway(t *testing.T) {
 	}
 	if byKey["Deployment/"+Namespace+"/"+ControllerName] == nil {
 		t.Error("the link controller is missing")
+	}
+}
+
+// The range of ClusterSetIPs is a ServiceCIDR labelled for the link controller, of
+// --clusterset-ip-range, or none when the flag is empty.
+func TestInstallClusterSetIPRange(t *testing.T) {
+	key := "ServiceCIDR//" + mcv1alpha1.ClusterSetIPRangeName
+	tests := []struct {
+		args []string
+		want []string // nil: not printed
+	}{
+		{nil, []string{deploy.DefaultClusterSetIPRange}},
+		{[]string{"--clusterset-ip-range", "10.255.0.0/20"}, []string{"10.255.0.0/20"}},
+		{[]string{"--clusterset-ip-range", "fd00:10:96::/112"}, []string{"fd00:10:96::/112"}},
+		{[]string{"--clusterset-ip-range", ""}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, byKey := installed(t, append(slices.Clone(installArgs), tt.args...)...)
+			u := byKey[key]
+			if tt.want == nil {
+				if u != nil {
+					t.Errorf("%s printed", key)
+				}
+				return
+			}
+			sc := fromUnstructured[networkingv1.ServiceCIDR](t, u)
+			if !slices.Equal(sc.Spec.CIDRs, tt.want) || sc.Labels[mcv1alpha1.LabelClusterSetIPRange] != "true" {
+				t.Errorf("cidrs %v labels %v, want %v labelled %s=true", sc.Spec.CIDRs, sc.Labels, tt.want, mcv1alpha1.LabelClusterSetIPRange)
+			}
+		})
+	}
+	for _, bad := range []struct{ value, want string }{
+		{"198.19.128.0", "is not a CIDR"},
+		{"198.19.128.7/20", "host bits set: write its network, 198.19.128.0/20"},
+		{"198.19.128.0/31", "give a /30 or wider"},
+	} {
+		_, _, err := run(nil, append(slices.Clone(installArgs), "--clusterset-ip-range", bad.value)...)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("--clusterset-ip-range %s: %v, want an error saying %q", bad.value, err, bad.want)
+		}
+	}
+}
+
+// The link controller reads ServiceCIDRs and IPAddresses, to pick ClusterSetIPs, and writes
+// neither: the apiserver allocates.
+func TestInstallLinkControllerReadsRanges(t *testing.T) {
+	_, byKey := installed(t)
+	role := fromUnstructured[rbacv1.ClusterRole](t, byKey["ClusterRole//meshfed-link-controller"])
+	got := map[string][]string{}
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				if g == "networking.k8s.io" {
+					got[res] = append(got[res], r.Verbs...)
+				}
+			}
+		}
+	}
+	want := []string{"get", "list", "watch"}
+	if len(got) != 2 || !slices.Equal(got["servicecidrs"], want) || !slices.Equal(got["ipaddresses"], want) {
+		t.Errorf("networking.k8s.io grants %v, want %v on servicecidrs and ipaddresses only", got, want)
 	}
 }

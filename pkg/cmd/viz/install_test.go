@@ -3,6 +3,7 @@ package viz
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,10 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshfed/meshfed/internal/golden"
 	"github.com/meshfed/meshfed/pkg/cmd/cmdutil"
+	installcmd "github.com/meshfed/meshfed/pkg/cmd/install"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -164,5 +171,69 @@ func TestInstallPromtool(t *testing.T) {
 	cmd := exec.Command(promtool, "check", "rules", filepath.Join(dir, "rules.yml"))
 	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "SUCCESS: 5 rules found") {
 		t.Fatalf("promtool check rules: %v\n%s", err, b)
+	}
+}
+
+// The pods mesh viz install meshes (Prometheus when exported, the viz API) must be ones the
+// injector's webhook is sent: its objectSelector, as mesh install renders it, leaves out the
+// mesh's own components, and a pod it leaves out starts with no proxy, so that a linked
+// cluster's viz API cannot read this Prometheus through the gateway. Seen on the local
+// clusters: their labels once said part-of meshfed.
+func TestInstallMeshedPodsReachTheInjector(t *testing.T) {
+	var cp bytes.Buffer
+	install := installcmd.NewCmdInstall(cmdutil.IOStreams{In: strings.NewReader(""), Out: &cp, ErrOut: io.Discard})
+	install.SetArgs([]string{"--cluster-name", "west", "--identity-external-issuer"})
+	install.SilenceUsage, install.SilenceErrors = true, true
+	if err := install.Execute(); err != nil {
+		t.Fatalf("mesh install: %v", err)
+	}
+	cpDocs, err := cmdutil.DecodeDocuments(cp.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var selector labels.Selector
+	for _, d := range cpDocs {
+		if d.GetKind() != "MutatingWebhookConfiguration" {
+			continue
+		}
+		var wh admissionregistrationv1.MutatingWebhookConfiguration
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object, &wh); err != nil {
+			t.Fatal(err)
+		}
+		if selector, err = metav1.LabelSelectorAsSelector(wh.Webhooks[0].ObjectSelector); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if selector == nil {
+		t.Fatal("mesh install renders no MutatingWebhookConfiguration")
+	}
+
+	out, _, err := run(nil, installArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cmdutil.DecodeDocuments([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meshed := 0
+	for _, d := range docs {
+		if d.GetKind() != "Deployment" {
+			continue
+		}
+		var dep appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(d.Object, &dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Spec.Template.Annotations["meshfed.io/inject"] != "enabled" {
+			continue
+		}
+		meshed++
+		if !selector.Matches(labels.Set(dep.Spec.Template.Labels)) {
+			t.Errorf("Deployment %s asks for the proxy, but its pods' labels %v are outside the injector's objectSelector %s", dep.Name, dep.Spec.Template.Labels, selector)
+		}
+	}
+	if meshed != 2 {
+		t.Errorf("%d Deployments ask for the proxy, want 2 (Prometheus, exported, and the viz API)", meshed)
 	}
 }

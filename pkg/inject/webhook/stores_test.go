@@ -171,3 +171,22 @@ func TestNamespacesFallBackToTheAPIServer(t *testing.T) {
 		t.Error("a namespace that does not exist was found")
 	}
 }
+
+// A namespace the cache holds bare, annotated since behind its back, is injected.
+func TestNamespacesAnnotatedSinceTheCacheSawThem(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bare := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
+	ns, synced := NewNamespaces(ctx, kubefake.NewClientset(bare))
+	wait, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if !cache.WaitForCacheSync(wait.Done(), synced) {
+		t.Fatal("the namespace informer did not sync")
+	}
+	annotated := bare.DeepCopy()
+	annotated.Annotations = map[string]string{"meshfed.io/inject": "enabled"}
+	direct := &Namespaces{Lister: ns.Lister, Client: kubefake.NewClientset(annotated)}
+	if a, err := direct.Annotations(ctx, "shop"); err != nil || a["meshfed.io/inject"] != "enabled" {
+		t.Errorf("shop, annotated since the cache saw it: %v %v", a, err)
+	}
+}

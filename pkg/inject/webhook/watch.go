@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/meshfed/meshfed/pkg/inject"
 	"github.com/meshfed/meshfed/pkg/trust/trustwatch"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -63,9 +64,16 @@ func NewNamespaces(ctx context.Context, client kubernetes.Interface) (*Namespace
 }
 
 // Annotations returns the annotations of the namespace name.
+//
+// A namespace the cache holds without the inject annotation is asked of the apiserver too:
+// it may have gained it a moment ago (a namespace made bare, by a link controller's
+// --create-missing-namespaces, then annotated by kubectl apply, with a Deployment in the same
+// apply), and a pod admitted on the cache's stale word would run without a proxy for good.
+// Pods of namespaces outside the mesh cost one GET each at creation.
 func (n *Namespaces) Annotations(ctx context.Context, name string) (map[string]string, error) {
 	ns, err := n.Lister.Get(name)
-	if apierrors.IsNotFound(err) && n.Client != nil {
+	stale := err == nil && ns.Annotations[inject.AnnotationInject] == ""
+	if (apierrors.IsNotFound(err) || stale) && n.Client != nil {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		ns, err = n.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})

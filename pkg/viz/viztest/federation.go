@@ -95,7 +95,8 @@ func StartFederation(t testing.TB, scrapeInterval time.Duration, calls []Call) *
 			gatherers[k] = append(gatherers[k], reg)
 		}
 		if c.From.Cluster != c.To.Cluster {
-			f.links[c.From.Cluster].WithLabelValues(c.To.Cluster).Set(1)
+			// Labelled as pkg/mirror labels it: the Link's namespace/name.
+			f.links[c.From.Cluster].WithLabelValues("mesh-multicluster/" + c.To.Cluster).Set(1)
 		}
 	}
 	targets := map[string][]Target{}

@@ -50,6 +50,13 @@ const (
 	// ClusterIP is the ServiceImport's ClusterSetIP, and its EndpointSlices are the
 	// clusterset's members', as a federated Service's are.
 	ClusterSetSuffix = "-clusterset"
+	// LabelClusterSetIPRange set to "true" on a ServiceCIDR (networking.k8s.io/v1) makes its
+	// addresses this cluster's ClusterSetIPs: the link controller gives each derived Service
+	// the lowest free one. ClusterSetIPRangeName is the one `mesh multicluster install`
+	// makes; a full range is extended by labelling another (a ServiceCIDR's CIDRs cannot
+	// change).
+	LabelClusterSetIPRange = "multicluster.meshfed.io/clusterset-ip-range"
+	ClusterSetIPRangeName  = "meshfed-clusterset"
 	// AnnotationExport, on a clusterset member's EndpointSlice, is what the member's
 	// ServiceExport and Service say that members may disagree on, for the oldest export to
 	// win (KEP-1645): see FormatExport.

@@ -35,7 +35,13 @@ const cy = cytoscape({
     { selector: 'edge', style: {
       width: 'data(width)', 'line-color': 'data(color)', 'target-arrow-color': 'data(color)',
       'target-arrow-shape': 'triangle', 'curve-style': 'bezier', label: 'data(label)', 'font-size': 9,
-      'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': 2 } },
+      'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': 2,
+      // Drawn once zoomed in enough to read them: many edges' labels at the zoom that fits
+      // many workloads would only hide the graph.
+      'min-zoomed-font-size': 10,
+      // Clicks go through to the nodes: with many workloads an edge crosses others' nodes,
+      // and the tables, not the graph, are where an edge is chosen.
+      events: 'no' } },
     { selector: 'edge[gateway]', style: { 'line-style': 'dashed' } },
   ],
 });
@@ -80,14 +86,48 @@ function graph(ov) {
   }
   let changed = false;
   cy.batch(() => {
-    cy.elements().forEach((el) => { if (!want.has(el.id())) { el.remove(); changed = true; } });
+    // Only nodes coming or going move the others: an edge that comes or goes is drawn
+    // where its ends already are.
+    cy.elements().forEach((el) => { if (!want.has(el.id())) { changed = changed || el.isNode(); el.remove(); } });
     for (const [id, el] of want) {
       const have = cy.getElementById(id);
       if (have.nonempty()) { have.data(el.data); } else { cy.add(el); changed = changed || el.group === 'nodes'; }
     }
   });
-  if (changed) {
-    cy.layout({ name: 'cose', animate: false, nodeDimensionsIncludeLabels: true, randomize: false, padding: 20 }).run();
+  if (changed) layout();
+}
+
+// layout puts each cluster's workloads on a grid of their own, in order of name, the
+// clusters side by side, shaped to the graph's box, then fits the box. It is linear in the
+// workloads and keeps them apart: cose, which it replaces, took 2s (on a busy 2-core machine)
+// for 50 workloads in each of two clusters and spread them so thin that a node was 2px wide at the fitted zoom,
+// too small to click or read.
+const CELL_W = 100, CELL_H = 80, CLUSTER_GAP = 60, MAX_ZOOM = 1.5;
+function layout() {
+  const clusters = cy.nodes('[type = "cluster"]').sort((a, b) => a.id().localeCompare(b.id()));
+  const box = cy.container().getBoundingClientRect();
+  // The shape each cluster should have for all of them to fill the box side by side.
+  const aspect = box.width / Math.max(1, box.height) / Math.max(1, clusters.length);
+  let x0 = 0;
+  cy.batch(() => {
+    for (const c of clusters) {
+      const kids = c.children().sort((a, b) => a.id().localeCompare(b.id()));
+      if (kids.empty()) c.position({ x: x0, y: 0 }); // a cluster that did not answer: its box alone
+      const cols = Math.max(1, Math.min(kids.length, Math.round(Math.sqrt(kids.length * aspect * CELL_H / CELL_W))));
+      // Every other row half a cell to the right, so that an edge between two workloads
+      // of one column does not run through those between them.
+      const stagger = kids.length > cols ? CELL_W / 2 : 0;
+      kids.forEach((n, i) => {
+        const row = Math.floor(i / cols);
+        n.position({ x: x0 + (i % cols) * CELL_W + (row % 2) * stagger, y: row * CELL_H });
+      });
+      x0 += cols * CELL_W + stagger + CLUSTER_GAP;
+    }
+  });
+  cy.fit(undefined, 20);
+  if (cy.zoom() > MAX_ZOOM) { // a handful of workloads: not blown up to fill the box
+    cy.zoom(MAX_ZOOM);
+    cy.center();
   }
 }
 
@@ -116,6 +156,7 @@ function renderTables(ov) {
   if (!ov) return;
   $('#window').textContent = ov.window;
   const cl = $('#clusters');
+  const above = cl.offsetHeight;
   cl.replaceChildren(...ov.clusters.map((c) => {
     const li = document.createElement('li');
     li.dataset.cluster = c.name;
@@ -123,6 +164,9 @@ function renderTables(ov) {
     if (c.error) li.className = 'down';
     return li;
   }));
+  // The list sits above the graph: when its height changes the graph moves down or up, and
+  // cytoscape, which keeps where its box was, must know, or a click lands off the node.
+  if (cl.offsetHeight !== above) cy.resize();
   $('#links tbody').replaceChildren(...ov.links.map((l) => row([
     { text: `${l.cluster} → ${l.remote}` },
     { text: l.gatewayAlive == null ? 'unknown' : l.gatewayAlive ? 'alive' : 'DOWN', cls: l.gatewayAlive === false ? 'bad' : l.gatewayAlive ? 'good' : '' },
