@@ -45,6 +45,8 @@ type clustersetReconciler struct {
 	// properties says whether the ClusterProperty API is served here; serviceCIDRs the
 	// ServiceCIDR and IPAddress APIs (networking.k8s.io/v1, Kubernetes 1.33+).
 	properties, serviceCIDRs bool
+	// reserved are the ClusterSetIPs asked for that the cache may not show taken yet.
+	reserved reservedIPs
 }
 
 // clustersetScope is what one reconcile learns, phase by phase.
@@ -271,7 +273,7 @@ func (r *clustersetReconciler) createDerived(ctx context.Context, s *clustersetS
 	if err != nil {
 		return nil, err
 	}
-	return createWithClusterSetIP(ctx, r.client, want, s.ranges, taken)
+	return createWithClusterSetIP(ctx, r.client, want, s.ranges, taken, &r.reserved)
 }
 
 // applyLocalSlices copies this cluster's member's endpoints into slices of the derived

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -141,7 +143,9 @@ func (r *clustersetReconciler) readRanges(ctx context.Context) ([]ipRange, error
 // takenAddresses are the addresses allocated in this cluster, by the IPAddress objects.
 func (r *clustersetReconciler) takenAddresses(ctx context.Context) (map[netip.Addr]bool, error) {
 	var list networkingv1.IPAddressList
-	if err := r.client.List(ctx, &list); err != nil {
+	// Read only: one copy of every IPAddress per allocation would be most of the
+	// controller's work in a burst of imports.
+	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing IPAddresses: %w", err)
 	}
 	taken := make(map[netip.Addr]bool, len(list.Items))
@@ -182,12 +186,63 @@ func inRanges(ranges []ipRange, ip string) (ipRange, bool) {
 	return ipRange{}, false
 }
 
+// reservationTTL is how long an address asked for stays reserved: far longer than its
+// IPAddress takes to reach the cache, which then says it is taken.
+const reservationTTL = time.Minute
+
+// reservedIPs are the addresses this controller has lately asked the apiserver for. The cache
+// shows an address taken only when the IPAddress the apiserver made for it comes back on the
+// watch; until then every worker, and this one's next reconcile, would pick that same lowest
+// free address and be refused: in a burst of imports, a refused write for each one before.
+// The zero value is ready to use; a nil one reserves nothing.
+type reservedIPs struct {
+	mu sync.Mutex
+	at map[netip.Addr]time.Time
+}
+
+// pick reserves and returns the lowest address of ranges that is neither in taken nor
+// reserved; taken gets the reserved addresses.
+func (r *reservedIPs) pick(ranges []ipRange, taken map[netip.Addr]bool) (netip.Addr, bool) {
+	if r == nil {
+		return lowestFree(ranges, taken)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	for a, at := range r.at {
+		if now.Sub(at) > reservationTTL {
+			delete(r.at, a)
+			continue
+		}
+		taken[a] = true
+	}
+	ip, ok := lowestFree(ranges, taken)
+	if ok {
+		if r.at == nil {
+			r.at = map[netip.Addr]time.Time{}
+		}
+		r.at[ip] = now
+	}
+	return ip, ok
+}
+
+// release gives back an address picked but not allocated.
+func (r *reservedIPs) release(ip netip.Addr) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.at, ip)
+}
+
 // createWithClusterSetIP creates want with the lowest free address of ranges as its cluster
 // IP, trying the next on the apiserver's "already allocated", and returns the Service made.
-// taken is updated with what the apiserver refused.
-func createWithClusterSetIP(ctx context.Context, c client.Client, want *corev1.Service, ranges []ipRange, taken map[netip.Addr]bool) (*corev1.Service, error) {
+// taken is updated with what the apiserver refused and what reserved holds; the address
+// allocated stays reserved until the cache has had time to see it taken.
+func createWithClusterSetIP(ctx context.Context, c client.Client, want *corev1.Service, ranges []ipRange, taken map[netip.Addr]bool, reserved *reservedIPs) (*corev1.Service, error) {
 	for range maxAllocationAttempts {
-		ip, ok := lowestFree(ranges, taken)
+		ip, ok := reserved.pick(ranges, taken)
 		if !ok {
 			names := make([]string, 0, len(ranges))
 			for _, r := range ranges {
@@ -206,6 +261,7 @@ func createWithClusterSetIP(ctx context.Context, c client.Client, want *corev1.S
 			taken[ip] = true
 			continue
 		}
+		reserved.release(ip)
 		return nil, fmt.Errorf("creating Service %s/%s with the ClusterSetIP %s: %w", want.Namespace, want.Name, ip, err)
 	}
 	return nil, fmt.Errorf("creating Service %s/%s: %d addresses in a row were already allocated though the cache saw them free: retrying when it has caught up", want.Namespace, want.Name, maxAllocationAttempts)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,6 +69,42 @@ func TestLowestFree(t *testing.T) {
 				t.Errorf("got %s %v, want %q", got, ok, tt.want)
 			}
 		})
+	}
+}
+
+// TestReservedIPs: workers picking at once, before the cache shows any of their addresses
+// taken, get one address each; one given back is picked again.
+func TestReservedIPs(t *testing.T) {
+	ranges := []ipRange{{Name: "r", Prefix: netip.MustParsePrefix("198.19.128.0/24")}}
+	var r reservedIPs
+	got := make(chan netip.Addr, 20)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ip, ok := r.pick(ranges, map[netip.Addr]bool{netip.MustParseAddr("198.19.128.1"): true})
+			if !ok {
+				t.Error("no address picked")
+			}
+			got <- ip
+		}()
+	}
+	wg.Wait()
+	close(got)
+	seen := map[netip.Addr]bool{}
+	for ip := range got {
+		if seen[ip] || ip == netip.MustParseAddr("198.19.128.1") {
+			t.Errorf("%s picked twice, or though taken", ip)
+		}
+		seen[ip] = true
+	}
+	r.release(netip.MustParseAddr("198.19.128.7"))
+	if ip, _ := r.pick(ranges, map[netip.Addr]bool{}); ip != netip.MustParseAddr("198.19.128.1") {
+		t.Errorf("picked %s, want 198.19.128.1, which was only taken in the cache's view", ip)
+	}
+	if ip, _ := r.pick(ranges, map[netip.Addr]bool{netip.MustParseAddr("198.19.128.1"): true}); ip != netip.MustParseAddr("198.19.128.7") {
+		t.Errorf("picked %s, want the released 198.19.128.7", ip)
 	}
 }
 
@@ -149,7 +186,7 @@ func TestClusterSetIPRetriesAnAddressTaken(t *testing.T) {
 	svc, err := createWithClusterSetIP(f.ctx, localSide.client, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: f.namespace},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
-	}, ranges, taken)
+	}, ranges, taken, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
