@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,58 @@ spec:
 			}
 			if strings.TrimSpace(out) == "" {
 				return fmt.Errorf("no address")
+			}
+			return nil
+		})
+	})
+
+	t.Run("exported, the headless db is imported: each of east's pods resolves in clusterset.local at its per-pod mirror", func(t *testing.T) {
+		e.apply(t, ctx, "east", "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: db, namespace: shop}\n")
+		eventually(t, 60*time.Second, "west's ServiceImport shop/db to be Headless", func() error {
+			out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "db", "-o", "jsonpath={.spec.type}")
+			if err != nil {
+				return err
+			}
+			if out != "Headless" {
+				return fmt.Errorf("type %q", out)
+			}
+			return nil
+		})
+		resolve := func(name string) ([]string, error) {
+			out, err := e.kubectl(ctx, "west", "", "exec", "client", "--", echoBin, "resolve", name)
+			if err != nil {
+				return nil, err
+			}
+			addrs := strings.Fields(out)
+			slices.Sort(addrs)
+			return addrs, nil
+		}
+		var all []string
+		for _, pod := range []string{"db-0", "db-1"} {
+			eventually(t, 30*time.Second, pod+".east.db.shop.svc.clusterset.local to resolve in west as "+pod+".db-east.shop.svc.cluster.local does", func() error {
+				want, err := resolve(pod + ".db-east.shop.svc.cluster.local")
+				if err != nil {
+					return err
+				}
+				got, err := resolve(pod + ".east.db.shop.svc.clusterset.local")
+				if err != nil {
+					return err
+				}
+				if len(want) != 1 || !slices.Equal(got, want) {
+					return fmt.Errorf("%v, want %v", got, want)
+				}
+				all = append(all, want...)
+				return nil
+			})
+		}
+		slices.Sort(all)
+		eventually(t, 30*time.Second, "db.shop.svc.clusterset.local to resolve in west to both per-pod mirrors "+strings.Join(all, ", "), func() error {
+			got, err := resolve("db.shop.svc.clusterset.local")
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, all) {
+				return fmt.Errorf("%v", got)
 			}
 			return nil
 		})

@@ -154,10 +154,10 @@ type endpoint struct {
 	hostname, cluster string
 }
 
-// directEndpoints are the ready endpoints of slices that are pods, not gateways: this
-// cluster's own member's (mode local) and any other slice without a gateway in between. A
-// slice at a linked cluster's gateway is no pod's address, and a headless name must not
-// answer with it.
+// directEndpoints are the ready endpoints of slices that each stand for one pod, not a
+// gateway: this cluster's own member's (mode local), a flat member's pods, and the per-pod
+// mirrors of a member behind its gateway (mode pod-mirrors). A slice at a linked cluster's
+// gateway is no pod's address, and a headless name must not answer with it.
 func directEndpoints(slices []*discoveryv1.EndpointSlice) []endpoint {
 	var out []endpoint
 	seen := map[netip.Addr]bool{}

@@ -77,6 +77,8 @@ func TestAnswer(t *testing.T) {
 				memberSlice("west", mcv1alpha1.MirrorModeLocal, ep("198.18.128.5", "db-0", true), ep("198.18.128.6", "db-1", false), ep("198.18.128.7", "", true)),
 				memberSlice("east", mcv1alpha1.MirrorModeFederated, ep("198.18.0.200", "", true)),
 				memberSlice("north", "remote-discovery", ep("198.18.160.9", "db-0", true)),
+				// South's pods behind its gateway, at their per-pod mirrors' cluster IPs.
+				memberSlice("south", mcv1alpha1.MirrorModePodMirrors, ep("198.19.0.21", "db-0", true), ep("198.19.0.22", "db-1", false)),
 			},
 		},
 	}
@@ -93,12 +95,14 @@ func TestAnswer(t *testing.T) {
 		{"_dns._udp.web.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeSuccess, "SRV 53 web.shop.svc.clusterset.local."},
 		{"_http._udp.web.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeNameError, ""},
 		{"web.shop.svc.clusterset.local.", dns.TypeTXT, dns.RcodeSuccess, ""}, // NODATA
-		// Headless: every ready pod reached directly, never a gateway.
-		{"db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "A 198.18.128.5; A 198.18.128.7; A 198.18.160.9"},
+		// Headless: every ready pod reached directly or at its per-pod mirror, never a gateway.
+		{"db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "A 198.18.128.5; A 198.18.128.7; A 198.18.160.9; A 198.19.0.21"},
+		{"db-0.south.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "A 198.19.0.21"},
+		{"db-1.south.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError, ""}, // not ready
 		{"db-0.west.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "A 198.18.128.5"},
 		{"db-0.north.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeSuccess, "A 198.18.160.9"},
 		{"db-1.west.db.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError, ""}, // not ready
-		{"_http._tcp.db.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeSuccess, "SRV 80 db-0.west.db.shop.svc.clusterset.local.; SRV 80 db-0.north.db.shop.svc.clusterset.local."},
+		{"_http._tcp.db.shop.svc.clusterset.local.", dns.TypeSRV, dns.RcodeSuccess, "SRV 80 db-0.west.db.shop.svc.clusterset.local.; SRV 80 db-0.north.db.shop.svc.clusterset.local.; SRV 80 db-0.south.db.shop.svc.clusterset.local."},
 		{"db-0.west.web.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError, ""}, // web is not headless
 		{"nope.shop.svc.clusterset.local.", dns.TypeA, dns.RcodeNameError, ""},
 		{"web.shop.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, ""},

@@ -3,9 +3,9 @@
 // controller writes (pkg/mirror, clusterset.go):
 //
 //   - <svc>.<ns>.svc.clusterset.local: A/AAAA with the ServiceImport's ClusterSetIP; for a
-//     Headless import, the address of every ready endpoint this cluster can reach directly
-//     (its own pods, and flat members' pods), not the gateways behind which the linked
-//     clusters' pods are;
+//     Headless import, the address of every ready endpoint this cluster can reach: its own
+//     pods, flat members' pods, and for a member behind its gateway the cluster IPs of its
+//     pods' per-pod mirrors (MirrorModePodMirrors), never the gateway itself;
 //   - _<port>._<proto>.<svc>.<ns>.svc.clusterset.local: SRV for each named port; for a
 //     Headless import, one per endpoint with a hostname, named as below;
 //   - <hostname>.<cluster>.<svc>.<ns>.svc.clusterset.local: A/AAAA of that one pod of that

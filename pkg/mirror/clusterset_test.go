@@ -224,6 +224,46 @@ func TestServiceImport(t *testing.T) {
 	}
 }
 
+// TestHeadlessImportThroughTheGateway: a headless export of a linked cluster is imported at
+// its per-pod mirrors, under the pods' hostnames, so that clusterset.local names each pod;
+// never at the gateway, which is no pod's address.
+func TestHeadlessImportThroughTheGateway(t *testing.T) {
+	f := newFixture(t, readerKubeconfig)
+	f.remoteService("db", headless)
+	f.remotePods("db", map[string]string{"db-0": "198.18.144.7", "db-1": "198.18.144.8"})
+	f.export(remoteSide.client, "db")
+	cluster := f.link.Spec.TargetClusterName
+	f.awaitImport("db", func(si *mcsv1alpha1.ServiceImport, _ *corev1.Service, slices []discoveryv1.EndpointSlice) error {
+		if si.Spec.Type != mcsv1alpha1.Headless {
+			return fmt.Errorf("type %s, want Headless", si.Spec.Type)
+		}
+		if len(slices) != 1 {
+			return fmt.Errorf("%d slices, want the member's one", len(slices))
+		}
+		s := slices[0]
+		if s.Labels[mcv1alpha1.LabelMirrorMode] != mcv1alpha1.MirrorModePodMirrors || s.Labels[mcsv1alpha1.LabelSourceCluster] != cluster {
+			return fmt.Errorf("slice labels %v, want mode %s from %s", s.Labels, mcv1alpha1.MirrorModePodMirrors, cluster)
+		}
+		if s.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName] != "" {
+			return fmt.Errorf("slice names a way through the gateway, %q", s.Annotations[mcv1alpha1.AnnotationRemoteSvcFQName])
+		}
+		if len(s.Endpoints) != 2 {
+			return fmt.Errorf("endpoints %+v, want one per pod", s.Endpoints)
+		}
+		for i, host := range []string{"db-0", "db-1"} {
+			ep := s.Endpoints[i]
+			var pod corev1.Service
+			if err := localSide.client.Get(f.ctx, types.NamespacedName{Namespace: f.namespace, Name: podMirrorName(host, "db", cluster)}, &pod); err != nil {
+				return fmt.Errorf("per-pod mirror of %s: %w", host, err)
+			}
+			if ep.Hostname == nil || *ep.Hostname != host || ep.Addresses[0] != pod.Spec.ClusterIP || ep.Conditions.Ready == nil || !*ep.Conditions.Ready {
+				return fmt.Errorf("endpoint %d %+v, want %s at its mirror's %s, ready", i, ep, host, pod.Spec.ClusterIP)
+			}
+		}
+		return nil
+	})
+}
+
 // TestServiceExportConflict: exports that disagree resolve by the oldest, and this cluster's
 // export says which fields conflict.
 func TestServiceExportConflict(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -149,6 +150,27 @@ func desiredMember(kind memberKind, link *mcv1alpha1.Link, key mirrorKey, r remo
 		part.Slices = append(part.Slices, s)
 	}
 	return part, nil
+}
+
+// headlessMember is what a headless member reached through its cluster's gateway has in its
+// clusterset service instead of the gateway, which is no pod's address: the per-pod mirrors'
+// cluster IPs under the pods' hostnames (the endpoints of podSlice, the headless mirror's own
+// slice), in one slice of the member's (gatewaySlices wrote those, from which it keeps the
+// name's start, labels and the annotations saying what the member exports).
+func headlessMember(gateway []*discoveryv1.EndpointSlice, podSlice *discoveryv1.EndpointSlice) []*discoveryv1.EndpointSlice {
+	if len(gateway) == 0 {
+		return nil
+	}
+	s := gateway[0].DeepCopy()
+	s.Name = strings.TrimSuffix(s.Name, typeSuffix(s.AddressType)) + "pods"
+	s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModePodMirrors
+	// Not a way through a gateway: each address is a Service of this cluster's, which says
+	// its own way there.
+	for _, k := range []string{mcv1alpha1.AnnotationRemoteSvcFQName, mcv1alpha1.AnnotationRemoteGatewayIdentity, mcv1alpha1.AnnotationRemoteIdentities} {
+		delete(s.Annotations, k)
+	}
+	s.AddressType, s.Endpoints, s.Ports = podSlice.AddressType, podSlice.Endpoints, podSlice.Ports
+	return []*discoveryv1.EndpointSlice{s}
 }
 
 // exportOf is what an export says that clusterset members may disagree on.

@@ -227,36 +227,35 @@ func (r *mirrorReconciler) apply(ctx context.Context, link *mcv1alpha1.Link, key
 	} else if err := r.leaveFederated(ctx, key); err != nil {
 		return err
 	}
-	if set.Import != nil {
-		// The ServiceImport and its derived Service follow from these slices: the clusterset
-		// controller sees them change (clusterset.go).
-		for _, s := range set.Import.Slices {
-			if err := r.applySlice(ctx, key, s); err != nil {
-				return err
-			}
-			keep["EndpointSlice/"+s.Name] = true
-		}
-	}
-	if set.Service == nil {
-		return r.prune(ctx, key, keep)
-	}
-	svc, err := r.applyService(ctx, key, set.Service)
-	if err != nil {
-		return err
-	}
-	keep["Service/"+svc.Name] = true
-	var pods []*corev1.Service
-	for _, p := range set.PodServices {
-		cur, err := r.applyService(ctx, key, p)
+	var slices []*discoveryv1.EndpointSlice
+	if set.Service != nil {
+		svc, err := r.applyService(ctx, key, set.Service)
 		if err != nil {
 			return err
 		}
-		keep["Service/"+cur.Name] = true
-		pods = append(pods, cur)
+		keep["Service/"+svc.Name] = true
+		var pods []*corev1.Service
+		for _, p := range set.PodServices {
+			cur, err := r.applyService(ctx, key, p)
+			if err != nil {
+				return err
+			}
+			keep["Service/"+cur.Name] = true
+			pods = append(pods, cur)
+		}
+		slices = set.Slices
+		if set.HeadlessGateway {
+			podSlice := headlessSlice(link, key, set.Service, pods, healthy)
+			slices = append(slices, podSlice)
+			if set.Import != nil {
+				set.Import.Slices = headlessMember(set.Import.Slices, podSlice)
+			}
+		}
 	}
-	slices := set.Slices
-	if set.HeadlessGateway {
-		slices = append(slices, headlessSlice(link, key, set.Service, pods, healthy))
+	if set.Import != nil {
+		// The ServiceImport and its derived Service follow from these slices: the clusterset
+		// controller sees them change (clusterset.go).
+		slices = append(slices, set.Import.Slices...)
 	}
 	for _, s := range slices {
 		if err := r.applySlice(ctx, key, s); err != nil {

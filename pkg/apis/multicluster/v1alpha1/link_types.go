@@ -45,6 +45,12 @@ const (
 	// MirrorModeLocal marks a clusterset Service's EndpointSlice of this cluster's own
 	// member: its pods, copied from the exported Service's slices, reached directly.
 	MirrorModeLocal = "local"
+	// MirrorModePodMirrors marks the EndpointSlice of a headless clusterset Service's member
+	// reached through its cluster's gateway: its endpoints are the per-pod mirrors' cluster
+	// IPs (LabelHeadlessMirror), each under its pod's hostname, so that
+	// <hostname>.<cluster>.<svc>.<ns>.svc.clusterset.local names one pod of another cluster
+	// as <hostname>.<svc>-<cluster>.<ns>.svc.cluster.local does.
+	MirrorModePodMirrors = "pod-mirrors"
 
 	// ClusterSetSuffix ends the name of the Service derived from a ServiceImport: its
 	// ClusterIP is the ServiceImport's ClusterSetIP, and its EndpointSlices are the
