@@ -494,13 +494,15 @@ func TestFederation(t *testing.T) {
 		importFrom(t, ctx, e, "missing")
 		importFrom(t, ctx, e, long)
 
-		// One name, two types: west exports first, so west's ClusterSetIP type wins, and
-		// west's export says what east's disagrees on.
-		e.apply(t, ctx, "west", "apiVersion: v1\nkind: Service\nmetadata: {name: mixed, namespace: shop}\nspec:\n  ports: [{port: 80}]\n")
-		export("west", "mixed")
-		exportCondition(t, ctx, e, "west", "mixed", "Valid", "True", "")
-		e.apply(t, ctx, "east", "apiVersion: v1\nkind: Service\nmetadata: {name: mixed, namespace: shop}\nspec:\n  clusterIP: None\n  ports: [{port: 80}]\n")
+		// One name, two types: east exports first, so east's ClusterSetIP type wins, and
+		// west's headless export says what it disagrees on. Creation times are in seconds and
+		// a tie goes to the cluster whose name sorts first (KEP-1645): east, whichever second
+		// west's export lands in.
+		e.apply(t, ctx, "east", "apiVersion: v1\nkind: Service\nmetadata: {name: mixed, namespace: shop}\nspec:\n  ports: [{port: 80}]\n")
 		export("east", "mixed")
+		exportCondition(t, ctx, e, "east", "mixed", "Valid", "True", "")
+		e.apply(t, ctx, "west", "apiVersion: v1\nkind: Service\nmetadata: {name: mixed, namespace: shop}\nspec:\n  clusterIP: None\n  ports: [{port: 80}]\n")
+		export("west", "mixed")
 		exportCondition(t, ctx, e, "west", "mixed", "Conflict", "True", "TypeConflict")
 		if out, err := e.kubectl(ctx, "west", "", "-n", "shop", "get", "serviceimport", "mixed", "-o", "jsonpath={.spec.type}"); err != nil || out != "ClusterSetIP" {
 			t.Errorf("west's ServiceImport mixed has type %q (%v), want the oldest export's ClusterSetIP", out, err)
