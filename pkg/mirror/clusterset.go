@@ -438,8 +438,12 @@ func (r *clustersetReconciler) applyServiceImport(ctx context.Context, s *cluste
 	if apiequality.Semantic.DeepEqual(cur.Status, status) {
 		return nil
 	}
+	base := cur.DeepCopy()
 	cur.Status = status
-	if err := r.client.Status().Update(ctx, &cur); err != nil {
+	// A patch, not an update: the status is all this controller's, and the cache may not
+	// hold its own last write yet, so an update's resourceVersion would be refused for
+	// nothing and the import wait out a retry.
+	if err := r.client.Status().Patch(ctx, &cur, client.MergeFrom(base)); err != nil {
 		return fmt.Errorf("writing the status of ServiceImport %s: %w", s.key, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
@@ -84,7 +85,8 @@ func (r *clustersetReconciler) writeExportStatus(ctx context.Context, s *cluster
 	if apiequality.Semantic.DeepEqual(se.Status, s.export.Status) {
 		return nil
 	}
-	if err := r.client.Status().Update(ctx, se); err != nil {
+	// A patch, as the ServiceImport's status (applyServiceImport).
+	if err := r.client.Status().Patch(ctx, se, client.MergeFrom(s.export)); err != nil {
 		return fmt.Errorf("writing the conditions of ServiceExport %s: %w", s.key, err)
 	}
 	return nil
