@@ -513,6 +513,44 @@ func TestFederation(t *testing.T) {
 		importFrom(t, ctx, e, "mixed")
 	})
 
+	t.Run("an unmeshed pod in west calling a clusterset service is sent to west's member by kube-proxy, never to east's gateway, which would refuse it", func(t *testing.T) {
+		e.apply(t, ctx, "west", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: unmeshed, namespace: shop, annotations: {meshfed.io/inject: disabled}}
+spec:
+  containers:
+  - {name: echo, image: %s, imagePullPolicy: IfNotPresent, args: [serve]}
+`, build.RepoImage("echo")))
+		for _, c := range []string{"west", "east"} {
+			e.apply(t, ctx, c, "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: api, namespace: shop}\n")
+		}
+		importFrom(t, ctx, e, "api", "east", "west")
+		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "wait", "--for=condition=Ready", "pod/unmeshed", "--timeout=90s"); err != nil {
+			t.Fatal(err)
+		}
+		westAPI := podNames(ctx, t, e, "west", "shop", "app=api")
+		// kube-proxy picks among the endpoints at random: with east's gateway among them, 20
+		// calls in a row would not all reach west.
+		eventually(t, 60*time.Second, "20 calls in a row from west's unmeshed pod to api.shop.svc.clusterset.local to be answered by west's api "+strings.Join(westAPI, ", "), func() error {
+			for range 20 {
+				out, err := e.kubectl(ctx, "west", "", "-n", "shop", "exec", "unmeshed", "--", echoBin, "get", "--timeout=3s", "http://api.shop.svc.clusterset.local/")
+				if err != nil {
+					return err
+				}
+				if got := strings.TrimPrefix(strings.TrimSpace(out), "echo "); !slices.Contains(westAPI, got) {
+					return fmt.Errorf("answered %q", out)
+				}
+			}
+			return nil
+		})
+		for _, c := range []string{"west", "east"} {
+			if _, err := e.kubectl(ctx, c, "", "-n", "shop", "delete", "serviceexport", "api"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		importFrom(t, ctx, e, "api")
+	})
+
 	t.Run("unlink north and revoke west's credentials there: north takes no traffic, the credentials stop working", func(t *testing.T) {
 		secret, err := west.CoreV1().Secrets("mesh-multicluster").Get(ctx, "cluster-credentials-north", metav1.GetOptions{})
 		if err != nil {

@@ -143,7 +143,13 @@ func (b *builder) memberEndpoints(out map[netip.AddrPort]*destinationv1.Endpoint
 		// Service has at this number.
 		for _, p := range mcv1alpha1.ParseRemotePorts(s.Annotations[mcv1alpha1.AnnotationRemotePorts]) {
 			if p.Port == sp.Port && p.Protocol == corev1.ProtocolTCP {
-				b.addEndpoints(out, o.svc, sp, s, p.Name, gw, ids, pods, refs)
+				name := p.Name
+				if _, ok := slicePort(s, mcv1alpha1.GatewayPortName(p.Name)); gw != nil && ok {
+					// A gateway slice names its ports so that kube-proxy leaves them be;
+					// one written before it did has the member's own names.
+					name = mcv1alpha1.GatewayPortName(p.Name)
+				}
+				b.addEndpoints(out, o.svc, sp, s, name, gw, ids, pods, refs)
 				break
 			}
 		}

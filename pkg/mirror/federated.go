@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	mcsv1alpha1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
@@ -123,6 +124,11 @@ func desiredMember(kind memberKind, link *mcv1alpha1.Link, key mirrorKey, r remo
 		slices = gatewaySlices(link, key, svc, ready, link.Spec.TargetClusterName+"-")
 		for _, s := range slices {
 			s.Labels[mcv1alpha1.LabelMirrorMode] = mcv1alpha1.MirrorModeFederated
+			// Hidden from kube-proxy: unmeshed clients of the united Service reach its
+			// other members' pods, never a gateway that would refuse them.
+			for i, p := range s.Ports {
+				s.Ports[i].Name = ptr.To(mcv1alpha1.GatewayPortName(ptr.Deref(p.Name, "")))
+			}
 		}
 		annotations[mcv1alpha1.AnnotationRemoteSvcFQName] = remoteFQName(link, key)
 		if link.Spec.GatewayIdentity != "" {

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
@@ -47,6 +48,15 @@ func federatedSlices(ports []int32, ready bool, clusters ...string) func(*corev1
 			}
 			if len(s.Endpoints) != 1 || s.Endpoints[0].Addresses[0] != "198.18.0.200" || *s.Endpoints[0].Conditions.Ready != ready {
 				return fmt.Errorf("slice %s endpoints %+v, want the gateway, ready=%v", s.Name, s.Endpoints, ready)
+			}
+			// kube-proxy must not send unmeshed clients to the gateway: no slice port has
+			// the name of a port of the Service.
+			for _, sp := range s.Ports {
+				for _, p := range svc.Spec.Ports {
+					if ptr.Deref(sp.Name, "") == p.Name {
+						return fmt.Errorf("slice %s has a port named %q, as the Service's: kube-proxy would send plain connections to the gateway", s.Name, p.Name)
+					}
+				}
 			}
 		}
 		return nil

@@ -49,6 +49,26 @@ func ParseRemotePorts(s string) []corev1.ServicePort {
 	return out
 }
 
+// gatewayPortPrefix starts the port names of a member's slice at its cluster's gateway.
+const gatewayPortPrefix = "mgw-"
+
+// GatewayPortName is the name a member's EndpointSlice at its cluster's gateway gives the port
+// the member's Service names name. kube-proxy matches a slice's ports to its Service's by
+// name, and would otherwise send plain connections of unmeshed clients to the gateway, which
+// takes only mTLS from proxies of the federation and so refuses them; under this name, which
+// the united Service's ports do not have, it leaves the gateway out, and the destination
+// service, which asks for it, finds it. A DNS label, as a port name must be.
+func GatewayPortName(name string) string {
+	if name == "" {
+		return strings.TrimSuffix(gatewayPortPrefix, "-")
+	}
+	n := gatewayPortPrefix + name
+	if len(n) > 63 {
+		n = strings.TrimRight(n[:63], "-")
+	}
+	return n
+}
+
 // FormatEndpointIdentities writes identities (by address) as AnnotationEndpointIdentities
 // holds them, in address order.
 func FormatEndpointIdentities(identities map[string]string) string {

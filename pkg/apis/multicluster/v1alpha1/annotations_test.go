@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func TestRemotePorts(t *testing.T) {
@@ -126,4 +127,22 @@ func FuzzParseExport(f *testing.F) {
 			t.Fatalf("%+v from %q formats to one that parses as %+v, %v", e, s, back, err)
 		}
 	})
+}
+
+func TestGatewayPortName(t *testing.T) {
+	long := strings.Repeat("p", 58) + "-xyz"
+	tests := []struct{ name, want string }{
+		{"http", "mgw-http"},
+		{"", "mgw"},
+		{long, "mgw-" + strings.Repeat("p", 58)}, // cut to 63, and the dash it then ends with
+	}
+	for _, tt := range tests {
+		got := GatewayPortName(tt.name)
+		if got != tt.want {
+			t.Errorf("GatewayPortName(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+		if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
+			t.Errorf("GatewayPortName(%q) = %q, not a port name: %v", tt.name, got, errs)
+		}
+	}
 }
