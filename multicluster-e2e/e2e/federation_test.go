@@ -549,6 +549,10 @@ spec:
 			}
 		}
 		importFrom(t, ctx, e, "api")
+		// The rotation below reads the proxy of every pod in shop: this one has none.
+		if _, err := e.kubectl(ctx, "west", "", "-n", "shop", "delete", "pod", "unmeshed", "--grace-period=1", "--wait=true", "--timeout=60s"); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("unlink north and revoke west's credentials there: north takes no traffic, the credentials stop working", func(t *testing.T) {
