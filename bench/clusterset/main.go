@@ -54,7 +54,6 @@ import (
 	"github.com/meshfed/meshfed/internal/testenv"
 	aboutv1alpha1 "github.com/meshfed/meshfed/pkg/apis/about/v1alpha1"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
-	"github.com/meshfed/meshfed/pkg/mirror"
 )
 
 // The goals.
@@ -110,16 +109,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	// envtest logs through controller-runtime's logger, which complains with a stack trace
 	// unless one is set; the bench prints its table and errors only.
 	ctrllog.SetLogger(logr.Discard())
-	assets, err := testenv.Assets(ctx)
-	if err != nil {
-		return err
-	}
-	scheme, err := mirror.Scheme()
-	if err != nil {
-		return err
-	}
 	// Local is west, where the imports are measured; Remote is east, which exports.
-	pair, err := testenv.StartPair(ctx, assets, scheme)
+	pair, err := linkctl.StartPair(ctx)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/meshfed/meshfed/bench/internal/linkctl"
 	"github.com/meshfed/meshfed/bench/internal/loadtest"
 	"github.com/meshfed/meshfed/internal/benchstat"
 	"github.com/meshfed/meshfed/internal/testenv"
@@ -203,15 +204,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	assets, err := testenv.Assets(ctx)
-	if err != nil {
-		return err
-	}
-	scheme, err := mirror.Scheme()
-	if err != nil {
-		return err
-	}
-	pair, err := testenv.StartPair(ctx, assets, scheme)
+	pair, err := linkctl.StartPair(ctx)
 	if err != nil {
 		return err
 	}
@@ -254,7 +247,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if w.gossip {
 			members = seen.wrap(mirror.FetchGatewayMembers(membersURL))
 		}
-		if err := startController(ctrlCtx, &running, pair.Local.Config, scheme, w.link, members, log, errs); err != nil {
+		if err := startController(ctrlCtx, &running, pair.Local.Config, pair.Local.Client.Scheme(), w.link, members, log, errs); err != nil {
 			return err
 		}
 	}

@@ -34,9 +34,7 @@ import (
 
 	"github.com/meshfed/meshfed/bench/internal/linkctl"
 	"github.com/meshfed/meshfed/internal/benchstat"
-	"github.com/meshfed/meshfed/internal/testenv"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
-	"github.com/meshfed/meshfed/pkg/mirror"
 )
 
 func main() {
@@ -56,15 +54,7 @@ func run(singles, bulk int) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	assets, err := testenv.Assets(ctx)
-	if err != nil {
-		return err
-	}
-	scheme, err := mirror.Scheme()
-	if err != nil {
-		return err
-	}
-	pair, err := testenv.StartPair(ctx, assets, scheme)
+	pair, err := linkctl.StartPair(ctx)
 	if err != nil {
 		return err
 	}

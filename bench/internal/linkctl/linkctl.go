@@ -3,8 +3,8 @@
 // apiserver, as it runs in a cluster, so that its CPU and memory are its own; and the Link,
 // with its credentials Secret, that makes it watch another apiserver.
 //
-// It does not start apiservers (internal/testenv does) and decides nothing about what a bench
-// measures or prints.
+// StartPair starts the two apiservers it runs against, through internal/testenv, with the
+// link controller's scheme. It decides nothing about what a bench measures or prints.
 package linkctl
 
 import (
@@ -25,10 +25,26 @@ import (
 	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/multicluster-e2e/build"
 	mcv1alpha1 "github.com/meshfed/meshfed/pkg/apis/multicluster/v1alpha1"
+	"github.com/meshfed/meshfed/pkg/mirror"
 )
 
 // Namespace is where Links and their credentials live, as cmd/link's default says.
 const Namespace = "mesh-multicluster"
+
+// StartPair starts two apiservers (testenv.Pair: Local and Remote) that know the link
+// controller's types, building kube-apiserver on the first use. Stop them with Pair.Stop,
+// also on failure of what follows.
+func StartPair(ctx context.Context) (*testenv.Pair, error) {
+	assets, err := testenv.Assets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := mirror.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	return testenv.StartPair(ctx, assets, scheme)
+}
 
 // Controller is a running link controller process.
 type Controller struct {
