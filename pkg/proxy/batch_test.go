@@ -110,3 +110,47 @@ func TestBatchedConnCloseDoesNotHangOnAPeerThatDoesNotRead(t *testing.T) {
 		t.Fatal("a write after Close succeeded")
 	}
 }
+
+// countingConn counts the reads that reach the connection.
+type countingConn struct {
+	net.Conn
+	reads int
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads++
+	return c.Conn.Read(p)
+}
+
+func TestBufferedReadsTakeFramesThatArrivedTogetherInOneRead(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	// Three HTTP/2 frames as the server's framer reads them: a 9-byte header, then the
+	// payload, each read on its own.
+	frames := [][]byte{
+		append(make([]byte, 9), bytes.Repeat([]byte("a"), 100)...),
+		append(make([]byte, 9), bytes.Repeat([]byte("b"), 300)...),
+		make([]byte, 9),
+	}
+	go func() {
+		// One write, as a client writes a request's HEADERS and DATA.
+		client.Write(bytes.Join(frames, nil))
+	}()
+	cc := &countingConn{Conn: server}
+	r := newBufferedReads(cc)
+	for i, f := range frames {
+		got := make([]byte, len(f))
+		if _, err := io.ReadFull(r, got[:9]); err != nil {
+			t.Fatalf("frame %d header: %v", i, err)
+		}
+		if _, err := io.ReadFull(r, got[9:]); err != nil {
+			t.Fatalf("frame %d payload: %v", i, err)
+		}
+		if !bytes.Equal(got, f) {
+			t.Fatalf("frame %d read as %q, want %q", i, got, f)
+		}
+	}
+	if cc.reads != 1 {
+		t.Errorf("the frames cost %d reads of the connection, want 1", cc.reads)
+	}
+}

@@ -116,7 +116,7 @@ func (o *outbound) serveConn(ctx context.Context, c net.Conn) {
 	case detect.HTTP1:
 		o.h1lis.hand(ctx, rc)
 	case detect.HTTP2:
-		rc.Conn = newBatchedConn(pc)
+		rc.Conn = newBatchedConn(newBufferedReads(pc))
 		o.h2.ServeConn(rc, &http2.ServeConnOpts{
 			Context:    context.WithValue(ctx, connKey{}, rc),
 			Handler:    o,
