@@ -76,12 +76,15 @@ func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 			return reconcile.Result{}, err
 		}
 	}
-	before := link.Status.DeepCopy()
+	before := link.DeepCopy()
 	err := r.reconcileRemote(ctx, s)
 	r.reconcileGateway(ctx, s)
 	r.setStatus(s, err)
-	if !apiequality.Semantic.DeepEqual(before, &link.Status) {
-		if uerr := r.client.Status().Update(ctx, &link); uerr != nil {
+	if !apiequality.Semantic.DeepEqual(before.Status, link.Status) {
+		// A merge patch, not an update: the status is this controller's alone, and its cache
+		// may lag its last write while a burst of exports keeps it busy, which an update
+		// would have refused as a conflict for nothing.
+		if uerr := r.client.Status().Patch(ctx, &link, client.MergeFrom(before)); uerr != nil {
 			err = errors.Join(err, uerr)
 		}
 	}
