@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -41,6 +43,9 @@ type linkReconciler struct {
 	enqueue  func(mirrorKey)
 	// readOnly tells whether credentials can write in the remote; swapped in tests.
 	readOnly func(ctx context.Context, cfg *rest.Config) error
+	// remoteLabels is, per Link key, the remote_cluster its meshfed_link_remote_state was
+	// last set with: a Link retargeted leaves no series behind for the cluster it named.
+	remoteLabels sync.Map
 }
 
 // linkScope is what one reconcile learns, phase by phase.
@@ -62,7 +67,8 @@ func (r *linkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 			r.remotes.stop(req.NamespacedName)
 			r.gateways.stop(req.NamespacedName)
 			r.statuses.dropLink(req.NamespacedName)
-			remoteStateGauge.DeleteLabelValues(req.String())
+			remoteStateGauge.DeletePartialMatch(prometheus.Labels{"link": req.String()})
+			r.remoteLabels.Delete(req.String())
 			mirrorsGauge.DeleteLabelValues(req.String())
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)

@@ -19,8 +19,18 @@ func (r *linkReconciler) setStatus(s *linkScope, err error) {
 	state := setRemoteCondition(st, s.gen(), s.remote, s.credentialsErr)
 	setGatewayCondition(st, s.gen(), s.gateway)
 	setReadyCondition(st, s.gen(), err)
-	remoteStateGauge.WithLabelValues(s.key.String()).Set(float64(state))
+	r.setRemoteState(s.key.String(), s.link.Spec.TargetClusterName, state)
 	mirrorsGauge.WithLabelValues(s.key.String()).Set(float64(st.MirroredServices))
+}
+
+// setRemoteState sets a Link's meshfed_link_remote_state, labelled with the cluster it links
+// to, as the proxies' metrics name a remote cluster: a dashboard need not know how Links are
+// named.
+func (r *linkReconciler) setRemoteState(link, remoteCluster string, state int) {
+	if old, ok := r.remoteLabels.Swap(link, remoteCluster); ok && old.(string) != remoteCluster {
+		remoteStateGauge.DeleteLabelValues(link, old.(string))
+	}
+	remoteStateGauge.WithLabelValues(link, remoteCluster).Set(float64(state))
 }
 
 func (s *linkScope) gen() int64 { return s.link.Generation }

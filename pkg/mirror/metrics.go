@@ -14,8 +14,8 @@ var (
 	}, []string{"link"})
 	remoteStateGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "meshfed_link_remote_state",
-		Help: "State of the remote watch per Link: 0 starting, 1 healthy, 2 unreachable, 3 not running (credentials).",
-	}, []string{"link"})
+		Help: "State of the remote watch per Link and the cluster it links to: 0 starting, 1 healthy, 2 unreachable, 3 not running (credentials).",
+	}, []string{"link", "remote_cluster"})
 	reconcileSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "meshfed_link_mirror_reconcile_seconds",
 		Help:    "Time to reconcile the mirrors of one remote Service, per Link.",

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/prometheus/common/model"
 )
 
 // golden accumulates the rates behind one Golden.
@@ -201,11 +203,15 @@ func compareWorkloads(a, b Workload) int {
 	return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
 
-// linkRemote is the remote cluster of a link controller's series: its label link is the
-// Link's namespace/name ("mesh-multicluster/east"), and mesh multicluster link names a Link
-// after the cluster it links to. The gateway dials' remote_cluster is that cluster's name,
-// so both must be keyed alike, or a link shows twice, half known each time.
-func linkRemote(link string) string {
+// linkRemote is the remote cluster of a link controller's series, keyed as the gateway dials'
+// remote_cluster is, or a link shows twice, half known each time: its label remote_cluster,
+// or from a link controller older than that label, the Link's name out of link
+// ("mesh-multicluster/east"), as mesh multicluster link names a Link after its cluster.
+func linkRemote(m model.Metric) string {
+	if r := string(m["remote_cluster"]); r != "" {
+		return r
+	}
+	link := string(m["link"])
 	_, name, ok := strings.Cut(link, "/")
 	if !ok {
 		return link
@@ -231,7 +237,7 @@ func buildLinks(data []clusterData) []Link {
 	}
 	for _, d := range data {
 		for _, s := range d.linkState {
-			if r := linkRemote(string(s.Metric["link"])); r != "" {
+			if r := linkRemote(s.Metric); r != "" {
 				get([2]string{d.Cluster, r}).state = ptr(float64(s.Value))
 			}
 		}

@@ -51,8 +51,9 @@ func federation() []clusterData {
 				vec(s(0.005, "namespace", "demo", "src_workload", "deployment/web", "remote_cluster", "east", "authority", "voting-east.demo.svc.cluster.local:8080")),
 			},
 			gatewayDials: vec(s(0.5, "remote_cluster", "east", "result", "ok")),
-			// The link controller's label: the Link's namespace/name.
-			linkState: vec(s(1, "link", "mesh-multicluster/east")),
+			// The link controller's labels: the Link's namespace/name, which need not be
+			// the cluster's, and the cluster it links to.
+			linkState: vec(s(1, "link", "mesh-multicluster/east-eu", "remote_cluster", "east")),
 		},
 		{
 			Source: Source{Cluster: "east", TrustDomain: "east.meshfed.local"},
@@ -134,6 +135,7 @@ func TestBuild(t *testing.T) {
 			name: "link unreachable and tunnels failing",
 			data: func() []clusterData {
 				d := federation()
+				// From a link controller older than the remote_cluster label.
 				d[0].linkState = vec(s(2, "link", "mesh-multicluster/east"))
 				d[0].gatewayDials = vec(s(1, "remote_cluster", "east", "result", "dial_error"), s(1, "remote_cluster", "north", "result", "dial_error"))
 				return d

@@ -38,7 +38,7 @@ func newQueries(window time.Duration) queries {
 		inbound:      fmt.Sprintf(`sum by (namespace, dst_workload, authority, client_id, status_code, grpc_status, tls) (rate(%s{direction="inbound"}[%s]))`, metricRequests, w),
 		outbound:     fmt.Sprintf(`sum by (namespace, src_workload, dst_workload, remote_cluster, authority, server_id, status_code, grpc_status, tls) (rate(%s{direction="outbound"}[%s]))`, metricRequests, w),
 		gatewayDials: fmt.Sprintf(`sum by (remote_cluster, result) (rate(%s[%s]))`, metricGwDials, w),
-		linkState:    fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
+		linkState:    fmt.Sprintf(`max by (link, remote_cluster) (%s)`, metricLinkSt),
 	}
 	for i, qt := range quantiles {
 		q.inboundLatency[i] = fmt.Sprintf(`histogram_quantile(%g, sum by (namespace, dst_workload, le) (rate(%s{direction="inbound"}[%s])))`, qt, metricLatency, w)

@@ -50,7 +50,7 @@ func recordedQueries() queries {
 		inbound:      recordedInbound,
 		outbound:     recordedOutbound,
 		gatewayDials: recordedGatewayDials,
-		linkState:    fmt.Sprintf(`max by (link) (%s)`, metricLinkSt),
+		linkState:    fmt.Sprintf(`max by (link, remote_cluster) (%s)`, metricLinkSt),
 	}
 	for i, qt := range quantiles {
 		q.inboundLatency[i] = fmt.Sprintf(`histogram_quantile(%g, %s)`, qt, recordedInboundLatency)

@@ -88,15 +88,15 @@ func StartFederation(t testing.TB, scrapeInterval time.Duration, calls []Call) *
 		add(c.To)
 		if c.From.Cluster != c.To.Cluster && f.links[c.From.Cluster] == nil {
 			reg := prometheus.NewRegistry()
-			g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshfed_link_remote_state", Help: "as pkg/mirror's"}, []string{"link"})
+			g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshfed_link_remote_state", Help: "as pkg/mirror's"}, []string{"link", "remote_cluster"})
 			reg.MustRegister(g)
 			f.links[c.From.Cluster] = g
 			k := nsKey{c.From.Cluster, "mesh-multicluster"}
 			gatherers[k] = append(gatherers[k], reg)
 		}
 		if c.From.Cluster != c.To.Cluster {
-			// Labelled as pkg/mirror labels it: the Link's namespace/name.
-			f.links[c.From.Cluster].WithLabelValues("mesh-multicluster/" + c.To.Cluster).Set(1)
+			// Labelled as pkg/mirror labels it: the Link's namespace/name, and the cluster.
+			f.links[c.From.Cluster].WithLabelValues("mesh-multicluster/"+c.To.Cluster, c.To.Cluster).Set(1)
 		}
 	}
 	targets := map[string][]Target{}
