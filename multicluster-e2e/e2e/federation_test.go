@@ -131,23 +131,10 @@ func TestFederation(t *testing.T) {
 	for _, c := range []string{"east", "north"} {
 		e.apply(t, ctx, c, e.mesh(t, ctx, c, "multicluster", "install", "--cluster-name", c, "--allow-clusters", "west"))
 	}
-	for _, c := range []string{"east", "north"} {
-		if _, err := e.kubectl(ctx, c, "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := e.kubectl(ctx, "north", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
+		t.Fatal(err)
 	}
-	var gatewayIP string
-	eventually(t, 60*time.Second, "east's gateway Service to get a LoadBalancer address", func() error {
-		svc, err := east.CoreV1().Services("mesh-multicluster").Get(ctx, "mesh-gateway", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(svc.Status.LoadBalancer.Ingress) == 0 {
-			return fmt.Errorf("no LoadBalancer address yet")
-		}
-		gatewayIP = svc.Status.LoadBalancer.Ingress[0].IP
-		return nil
-	})
+	gatewayIP := awaitGateway(t, ctx, e, "east")
 
 	e.apply(t, ctx, "east", meshedShop+"---\n"+fedApp("web", true)+"---\n"+federatedApp("api")+"---\n"+plainApp("cart"))
 	e.apply(t, ctx, "north", meshedShop+"---\n"+federatedApp("api")+"---\n"+plainApp("cart", 81))
@@ -768,6 +755,29 @@ spec:
   targetRef: {kind: Server, name: web-http}
   requiredAuthenticationRefs: [{kind: NetworkAuthentication, name: kubelet}]
 `, caller, kubeletAddress(t, pods.Items[0].Status.PodIP))
+}
+
+// awaitGateway waits for a cluster's east-west gateway to be available and its Service to
+// have its LoadBalancer address, which mesh multicluster link puts in the Link; it returns
+// that address.
+func awaitGateway(t *testing.T, ctx context.Context, e *env, cluster string) string {
+	t.Helper()
+	if _, err := e.kubectl(ctx, cluster, "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
+		t.Fatal(err)
+	}
+	var ip string
+	eventually(t, 60*time.Second, cluster+"'s gateway Service to get a LoadBalancer address", func() error {
+		svc, err := e.client(t, cluster).CoreV1().Services("mesh-multicluster").Get(ctx, "mesh-gateway", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(svc.Status.LoadBalancer.Ingress) == 0 {
+			return fmt.Errorf("no LoadBalancer address yet")
+		}
+		ip = svc.Status.LoadBalancer.Ingress[0].IP
+		return nil
+	})
+	return ip
 }
 
 // installMesh does what a user does to give clusters the mesh with one anchor: the anchor,

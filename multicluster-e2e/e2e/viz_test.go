@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshfed/meshfed/internal/testenv"
 	"github.com/meshfed/meshfed/multicluster-e2e/provider"
 	vizapi "github.com/meshfed/meshfed/pkg/viz"
 )
@@ -40,7 +41,6 @@ func TestViz(t *testing.T) {
 	e := up(t, provider.Options{Clusters: []string{"west", "east"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	east := e.client(t, "east")
 	step := stepTimer(t)
 
 	installMesh(t, ctx, e, "west", "east")
@@ -51,19 +51,7 @@ func TestViz(t *testing.T) {
 	}
 	e.apply(t, ctx, "west", e.mesh(t, ctx, "west", "multicluster", "install", "--cluster-name", "west"))
 	e.apply(t, ctx, "east", e.mesh(t, ctx, "east", "multicluster", "install", "--cluster-name", "east", "--allow-clusters", "west"))
-	if _, err := e.kubectl(ctx, "east", "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 60*time.Second, "east's gateway Service to get a LoadBalancer address", func() error {
-		svc, err := east.CoreV1().Services("mesh-multicluster").Get(ctx, "mesh-gateway", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(svc.Status.LoadBalancer.Ingress) == 0 {
-			return fmt.Errorf("no LoadBalancer address yet")
-		}
-		return nil
-	})
+	awaitGateway(t, ctx, e, "east")
 	// As the README links: run against east, applied in west. The namespaces of what east
 	// exports (meshfed-demo, mesh-viz, shop) are made in west if west has none yet.
 	e.apply(t, ctx, "west", e.mesh(t, ctx, "east", "multicluster", "link", "--cluster-name", "east", "--create-missing-namespaces"))
@@ -168,7 +156,9 @@ func TestViz(t *testing.T) {
 	t.Run("mesh viz stat shows every workload of both clusters with traffic, flaky at about 50%", func(t *testing.T) {
 		// A window's worth of scrapes comes first: Prometheus scrapes every 10s and the
 		// recording rules take rates over 1m, so about a minute and a half after the pods.
-		eventuallyEvery(t, 4*time.Minute, 3*time.Second, "mesh viz stat -A -o json in west to show "+strings.Join(keys(wantWorkloads), ", "), func() error {
+		// Each try runs the CLI and queries two Prometheus, which evaluate their rules every
+		// 10s anyway.
+		testenv.EventuallyEvery(t, 4*time.Minute, 3*time.Second, "mesh viz stat -A -o json in west to show "+strings.Join(keys(wantWorkloads), ", "), func() error {
 			stat = vizapi.StatAnswer{}
 			if err := e.meshJSON(ctx, meshBin, "west", &stat, "viz", "stat", "-A", "-o", "json"); err != nil {
 				return err
@@ -202,7 +192,7 @@ func TestViz(t *testing.T) {
 	t.Run("mesh viz edges names the cross-cluster edges with @east, at the callers' success rates", func(t *testing.T) {
 		var edges vizapi.EdgesAnswer
 		// The same window as stat's, so at most a scrape or two later.
-		eventuallyEvery(t, time.Minute, 3*time.Second, "mesh viz edges -A -o json in west to show "+strings.Join(keys(wantEdges), ", "), func() error {
+		testenv.EventuallyEvery(t, time.Minute, 3*time.Second, "mesh viz edges -A -o json in west to show "+strings.Join(keys(wantEdges), ", "), func() error {
 			edges = vizapi.EdgesAnswer{}
 			if err := e.meshJSON(ctx, meshBin, "west", &edges, "viz", "edges", "-A", "-o", "json"); err != nil {
 				return err
@@ -451,23 +441,6 @@ func bothClustersAnswered(cs []vizapi.ClusterStatus) error {
 		return fmt.Errorf("the viz API read %v, want west and east", cs)
 	}
 	return nil
-}
-
-// eventuallyEvery is eventually with a pause of every between tries: each try here runs the
-// CLI and queries two Prometheus, which evaluate their rules every 10s anyway.
-func eventuallyEvery(t *testing.T, timeout, every time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().Add(every).After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // stepTimer logs the time each step of a test took, and since the start.

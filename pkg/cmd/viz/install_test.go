@@ -62,8 +62,9 @@ func TestInstallGolden(t *testing.T) {
 	}
 }
 
-// Prometheus' RBAC is least privilege: reading pods, nothing else.
-func TestInstallPrometheusRBAC(t *testing.T) {
+// installDocs renders mesh viz install with installArgs, object by object.
+func installDocs(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
 	out, _, err := run(nil, installArgs...)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +73,12 @@ func TestInstallPrometheusRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return docs
+}
+
+// Prometheus' RBAC is least privilege: reading pods, nothing else.
+func TestInstallPrometheusRBAC(t *testing.T) {
+	docs := installDocs(t)
 	var roles int
 	for _, d := range docs {
 		switch d.GetKind() {
@@ -150,14 +157,7 @@ func TestInstallPromtool(t *testing.T) {
 		}
 		t.Skip("no promtool: run hack/install-deps.sh (Debian's prometheus package)")
 	}
-	out, _, err := run(nil, installArgs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := cmdutil.DecodeDocuments([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs := installDocs(t)
 	dir := t.TempDir()
 	for _, d := range docs {
 		if d.GetKind() != "ConfigMap" {
@@ -208,14 +208,7 @@ func TestInstallMeshedPodsReachTheInjector(t *testing.T) {
 		t.Fatal("mesh install renders no MutatingWebhookConfiguration")
 	}
 
-	out, _, err := run(nil, installArgs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := cmdutil.DecodeDocuments([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs := installDocs(t)
 	meshed := 0
 	for _, d := range docs {
 		if d.GetKind() != "Deployment" {
