@@ -49,6 +49,7 @@ bench: deps clusters ## Time clusters up and their memory (1-3 clusters); export
 	go run ./bench/clusterset
 	go run ./bench/identity
 	go run ./bench/proxy
+	go test -run '^$$' -bench RequestThroughThePair ./pkg/proxy
 	go run ./bench/gateway
 	go run ./bench/destination
 	go run ./bench/liveness

@@ -25,6 +25,8 @@ type inbound struct {
 	h2     *http2.Server
 	h2base *http.Server
 	rp     *httputil.ReverseProxy
+	// peers serves the peers' HTTP/2 requests: this inbound, on the proxy's workers.
+	peers  http.Handler
 	plain1 *http.Transport
 	plain2 *http2.Transport
 }
@@ -52,6 +54,7 @@ func newInbound(p *Proxy) *inbound {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
+	in.peers = p.workers.handler(in)
 	return in
 }
 
@@ -98,7 +101,7 @@ func (in *inbound) serveConn(ctx context.Context, c net.Conn) {
 	switch cs.NegotiatedProtocol {
 	case certs.ALPNHTTP:
 		rc.Conn = newBatchedConn(tc)
-		in.h2.ServeConn(rc, &http2.ServeConnOpts{Context: context.WithValue(ctx, connKey{}, rc), Handler: in, BaseConfig: in.h2base})
+		in.h2.ServeConn(rc, &http2.ServeConnOpts{Context: context.WithValue(ctx, connKey{}, rc), Handler: in.peers, BaseConfig: in.h2base})
 	case certs.ALPNOpaque:
 		in.forward(ctx, rc)
 	default:

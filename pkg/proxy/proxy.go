@@ -75,6 +75,7 @@ type Proxy struct {
 	cfg      Config
 	metrics  *metrics
 	buffers  *bufferPool
+	workers  *workers
 	outbound *outbound
 	inbound  *inbound
 
@@ -113,7 +114,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), workers: newWorkers(maxWorkers), conns: map[net.Conn]struct{}{}}
 	dial := cfg.Dial
 	p.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
@@ -195,6 +196,7 @@ func (p *Proxy) Drain(ctx context.Context) {
 	}
 	p.outbound.close()
 	p.inbound.close()
+	p.workers.close()
 }
 
 // AdminHandler serves /ready (a certificate is held), /live and /metrics.

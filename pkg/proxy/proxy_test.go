@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -107,7 +106,7 @@ type pair struct {
 
 // newPair starts both proxies. appPort is the app's port on loopback; serverIdentity is what
 // the destination service says the server must prove.
-func newPair(t *testing.T, pki *testPKI, appPort uint16, announced trust.ID, serverCerts *certs.Manager) *pair {
+func newPair(t testing.TB, pki *testPKI, appPort uint16, announced trust.ID, serverCerts *certs.Manager) *pair {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -151,7 +150,7 @@ func newPair(t *testing.T, pki *testPKI, appPort uint16, announced trust.ID, ser
 }
 
 // httpApp answers with the protocol it was spoken to in and the client identity header.
-func httpApp(t *testing.T, h2c bool) net.Listener {
+func httpApp(t testing.TB, h2c bool) net.Listener {
 	t.Helper()
 	l := listen(t)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -171,15 +170,7 @@ func httpApp(t *testing.T, h2c bool) net.Listener {
 // dialThrough returns an HTTP client whose every connection goes to the client proxy's
 // outbound listener, as iptables would send the app's.
 func dialThrough(p *pair, h2c bool) *http.Client {
-	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "tcp", p.outbound.Addr().String())
-	}
-	if h2c {
-		return &http.Client{Transport: &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, n, a string, _ *tls.Config) (net.Conn, error) {
-			return dial(ctx, n, a)
-		}}, Timeout: 5 * time.Second}
-	}
-	return &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 5 * time.Second}
+	return dialTo(p.outbound.Addr().String(), h2c)
 }
 
 func TestHTTPThroughMTLS(t *testing.T) {
