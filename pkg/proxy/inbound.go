@@ -32,7 +32,7 @@ type inbound struct {
 }
 
 func newInbound(p *Proxy) *inbound {
-	in := &inbound{p: p, h2: &http2.Server{}, h2base: &http.Server{}}
+	in := &inbound{p: p, h2: &http2.Server{}, h2base: &http.Server{ErrorLog: p.errorLog}}
 	http2.ConfigureServer(in.h2base, in.h2)
 	// Every HTTP transport of the proxy, to apps and to peers, has DisableCompression: a proxy
 	// passes Accept-Encoding and the body on as the client and the app chose them. Left to
@@ -48,6 +48,7 @@ func newInbound(p *Proxy) *inbound {
 		FlushInterval:  flushInterval,
 		BufferPool:     p.buffers,
 		ModifyResponse: trailersOnly,
+		ErrorLog:       p.errorLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.cfg.Log.Info("inbound request failed", "host", r.Host, "error", err)
 			w.Header().Set(ErrorHeader, err.Error())

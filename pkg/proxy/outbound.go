@@ -67,17 +67,19 @@ func newOutbound(p *Proxy) *outbound {
 		FlushInterval:  flushInterval,
 		BufferPool:     p.buffers,
 		ModifyResponse: trailersOnly,
+		ErrorLog:       p.errorLog,
 		ErrorHandler:   o.proxyError,
 	}
 	o.h1 = &http.Server{
 		Handler:           o,
 		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          p.errorLog,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
 	go o.h1.Serve(o.h1lis)
-	o.h2, o.h2base = &http2.Server{}, &http.Server{}
+	o.h2, o.h2base = &http2.Server{}, &http.Server{ErrorLog: p.errorLog}
 	http2.ConfigureServer(o.h2base, o.h2)
 	o.app2 = p.workers.handler(o)
 	return o

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,10 +73,13 @@ func DefaultOriginalDestination(c net.Conn) (netip.AddrPort, error) {
 
 // Proxy is one sidecar proxy.
 type Proxy struct {
-	cfg      Config
-	metrics  *metrics
-	buffers  *bufferPool
-	workers  *workers
+	cfg     Config
+	metrics *metrics
+	buffers *bufferPool
+	workers *workers
+	// errorLog takes what net/http's servers and ReverseProxy report themselves (a body cut
+	// short, a handler's panic) into the proxy's structured log.
+	errorLog *log.Logger
 	outbound *outbound
 	inbound  *inbound
 
@@ -114,7 +118,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), workers: newWorkers(maxWorkers), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), workers: newWorkers(maxWorkers), errorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelInfo), conns: map[net.Conn]struct{}{}}
 	dial := cfg.Dial
 	p.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)

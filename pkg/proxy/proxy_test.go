@@ -416,3 +416,62 @@ func TestSlowBodyOfKnownLengthStreams(t *testing.T) {
 		t.Error("the start of the body waited in the proxies for the rest")
 	}
 }
+
+// An app that dies in the middle of its answer: the inbound proxy aborts the request
+// (http.ErrAbortHandler, raised again off the worker that served it), the client never takes
+// what it gets for a whole answer, and the proxies serve the next request.
+func TestAppDyingMidBodyCutsTheAnswerShort(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, tt := range []struct {
+		name string
+		h2c  bool
+	}{{"HTTP/1.1", false}, {"HTTP/2 prior knowledge", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := listen(t)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/whole" {
+					io.WriteString(w, "whole")
+					return
+				}
+				w.Header().Set("Content-Length", "10")
+				io.WriteString(w, "first")
+				w.(http.Flusher).Flush()
+				panic(http.ErrAbortHandler)
+			})
+			srv := &http.Server{Handler: h}
+			if tt.h2c {
+				p := new(http.Protocols)
+				p.SetUnencryptedHTTP2(true)
+				srv.Protocols = p
+			}
+			go srv.Serve(l)
+			t.Cleanup(func() { srv.Close() })
+			p := newPair(t, pki, addrOf(l).Port(), serverID, pki.manager(t, serverID))
+			client := dialThrough(p, tt.h2c)
+			base := fmt.Sprintf("http://198.18.200.1:%d", addrOf(l).Port())
+
+			// The proxies may have sent the answer's start on, and then cut it too, or not
+			// yet, and then answer 502 in its stead: never 200 with a body that looks whole.
+			resp, err := client.Get(base + "/cut")
+			if err == nil {
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusOK && rerr == nil:
+					t.Errorf("a body the app cut short came whole: %q", body)
+				case resp.StatusCode != http.StatusOK && (resp.StatusCode != http.StatusBadGateway || resp.Header.Get(ErrorHeader) == ""):
+					t.Errorf("a body the app cut short: %d %q; want 502 with %s", resp.StatusCode, resp.Header.Get(ErrorHeader), ErrorHeader)
+				}
+			}
+			resp, err = client.Get(base + "/whole")
+			if err != nil {
+				t.Fatalf("the next request: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "whole" {
+				t.Errorf("the next request: %d %q; want 200 %q", resp.StatusCode, body, "whole")
+			}
+		})
+	}
+}
