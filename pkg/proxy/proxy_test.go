@@ -152,10 +152,15 @@ func newPair(t testing.TB, pki *testPKI, appPort uint16, announced trust.ID, ser
 // httpApp answers with the protocol it was spoken to in and the client identity header.
 func httpApp(t testing.TB, h2c bool) net.Listener {
 	t.Helper()
-	l := listen(t)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveApp(t, h2c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s client=%s", r.Proto, r.Host, r.Header.Get(ClientIDHeader))
-	})
+	}))
+}
+
+// serveApp serves h on loopback: HTTP/1.1, and HTTP/2 in cleartext as well when h2c.
+func serveApp(t testing.TB, h2c bool, h http.Handler) net.Listener {
+	t.Helper()
+	l := listen(t)
 	srv := &http.Server{Handler: h}
 	if h2c {
 		p := new(http.Protocols)
@@ -337,17 +342,9 @@ func TestAcceptEncodingPassedOn(t *testing.T) {
 	pki := newTestPKI(t)
 	for _, h2c := range []bool{false, true} {
 		t.Run(fmt.Sprintf("h2c=%v", h2c), func(t *testing.T) {
-			l := listen(t)
-			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			l := serveApp(t, h2c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "accept-encoding=%q", r.Header.Get("Accept-Encoding"))
-			})}
-			if h2c {
-				p := new(http.Protocols)
-				p.SetUnencryptedHTTP2(true)
-				srv.Protocols = p
-			}
-			go srv.Serve(l)
-			t.Cleanup(func() { srv.Close() })
+			}))
 			p := newPair(t, pki, addrOf(l).Port(), serverID, pki.manager(t, serverID))
 			client := dialThrough(p, h2c)
 			switch tr := client.Transport.(type) {
@@ -383,16 +380,13 @@ func TestAcceptEncodingPassedOn(t *testing.T) {
 func TestSlowBodyOfKnownLengthStreams(t *testing.T) {
 	pki := newTestPKI(t)
 	release := make(chan struct{})
-	l := listen(t)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	l := serveApp(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "first")
 		w.(http.Flusher).Flush()
 		<-release
 		io.WriteString(w, "-last")
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	}))
 	p := newPair(t, pki, addrOf(l).Port(), serverID, pki.manager(t, serverID))
 	defer close(release)
 
@@ -427,8 +421,7 @@ func TestAppDyingMidBodyCutsTheAnswerShort(t *testing.T) {
 		h2c  bool
 	}{{"HTTP/1.1", false}, {"HTTP/2 prior knowledge", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			l := listen(t)
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			l := serveApp(t, tt.h2c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/whole" {
 					io.WriteString(w, "whole")
 					return
@@ -437,15 +430,7 @@ func TestAppDyingMidBodyCutsTheAnswerShort(t *testing.T) {
 				io.WriteString(w, "first")
 				w.(http.Flusher).Flush()
 				panic(http.ErrAbortHandler)
-			})
-			srv := &http.Server{Handler: h}
-			if tt.h2c {
-				p := new(http.Protocols)
-				p.SetUnencryptedHTTP2(true)
-				srv.Protocols = p
-			}
-			go srv.Serve(l)
-			t.Cleanup(func() { srv.Close() })
+			}))
 			p := newPair(t, pki, addrOf(l).Port(), serverID, pki.manager(t, serverID))
 			client := dialThrough(p, tt.h2c)
 			base := fmt.Sprintf("http://198.18.200.1:%d", addrOf(l).Port())
