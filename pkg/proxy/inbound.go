@@ -28,6 +28,8 @@ type inbound struct {
 	// peers serves the peers' HTTP/2 requests: this inbound, on the proxy's workers.
 	peers  http.Handler
 	plain1 *http.Transport
+	// app1 speaks HTTP/1.1 to the app: bodiless requests itself, the rest through plain1.
+	app1   *h1Client
 	plain2 *http2.Transport
 }
 
@@ -39,6 +41,7 @@ func newInbound(p *Proxy) *inbound {
 	// itself a transport asks for gzip on the client's behalf and inflates the answer, which
 	// costs the proxy CPU and turns a response of known length into a chunked one.
 	in.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	in.app1 = newH1Client(p.cfg.Dial, in.plain1)
 	in.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 		return dialBatched(ctx, p.cfg.Dial, network, addr)
 	}}
@@ -60,6 +63,7 @@ func newInbound(p *Proxy) *inbound {
 }
 
 func (in *inbound) close() {
+	in.app1.closeIdle()
 	in.plain1.CloseIdleConnections()
 }
 
@@ -168,7 +172,7 @@ func (in *inbound) rewrite(pr *httputil.ProxyRequest) {
 func (in *inbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get(origProtoHeader) != "" {
 		req.Header.Del(origProtoHeader)
-		return in.plain1.RoundTrip(req)
+		return in.app1.RoundTrip(req)
 	}
 	return in.plain2.RoundTrip(req)
 }
