@@ -25,8 +25,6 @@ type inbound struct {
 	h2     *http2.Server
 	h2base *http.Server
 	rp     *httputil.ReverseProxy
-	// peers serves the peers' HTTP/2 requests: this inbound, on the proxy's workers.
-	peers  http.Handler
 	plain1 *http.Transport
 	// app1 speaks HTTP/1.1 to the app: bodiless requests itself, the rest through plain1.
 	app1   *h1Client
@@ -58,7 +56,6 @@ func newInbound(p *Proxy) *inbound {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
-	in.peers = p.workers.handler(in)
 	return in
 }
 
@@ -106,7 +103,7 @@ func (in *inbound) serveConn(ctx context.Context, c net.Conn) {
 	switch cs.NegotiatedProtocol {
 	case certs.ALPNHTTP:
 		rc.Conn = newBatchedConn(tc)
-		in.h2.ServeConn(rc, &http2.ServeConnOpts{Context: context.WithValue(ctx, connKey{}, rc), Handler: in.peers, BaseConfig: in.h2base})
+		in.h2.ServeConn(rc, &http2.ServeConnOpts{Context: context.WithValue(ctx, connKey{}, rc), Handler: in, BaseConfig: in.h2base})
 	case certs.ALPNOpaque:
 		in.forward(ctx, rc)
 	default:

@@ -33,8 +33,6 @@ type outbound struct {
 	h1lis  *chanListener
 	h2     *http2.Server
 	h2base *http.Server // its Shutdown sends GOAWAY on every HTTP/2 connection
-	// app2 serves the app's HTTP/2 requests: this outbound, on the proxy's workers.
-	app2   http.Handler
 	rp     *httputil.ReverseProxy
 	plain1 *http.Transport
 	plain2 *http2.Transport
@@ -81,7 +79,6 @@ func newOutbound(p *Proxy) *outbound {
 	go o.h1.Serve(o.h1lis)
 	o.h2, o.h2base = &http2.Server{}, &http.Server{ErrorLog: p.errorLog}
 	http2.ConfigureServer(o.h2base, o.h2)
-	o.app2 = p.workers.handler(o)
 	return o
 }
 
@@ -124,7 +121,7 @@ func (o *outbound) serveConn(ctx context.Context, c net.Conn) {
 		rc.Conn = newBatchedConn(newBufferedReads(pc))
 		o.h2.ServeConn(rc, &http2.ServeConnOpts{
 			Context:    context.WithValue(ctx, connKey{}, rc),
-			Handler:    o.app2,
+			Handler:    o,
 			BaseConfig: o.h2base,
 		})
 	default:

@@ -76,7 +76,6 @@ type Proxy struct {
 	cfg     Config
 	metrics *metrics
 	buffers *bufferPool
-	workers *workers
 	// errorLog takes what net/http's servers and ReverseProxy report themselves (a body cut
 	// short, a handler's panic) into the proxy's structured log.
 	errorLog *log.Logger
@@ -118,7 +117,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), workers: newWorkers(maxWorkers), errorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelInfo), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, metrics: m, buffers: newBufferPool(), errorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelInfo), conns: map[net.Conn]struct{}{}}
 	dial := cfg.Dial
 	p.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
@@ -200,7 +199,6 @@ func (p *Proxy) Drain(ctx context.Context) {
 	}
 	p.outbound.close()
 	p.inbound.close()
-	p.workers.close()
 }
 
 // AdminHandler serves /ready (a certificate is held), /live and /metrics.

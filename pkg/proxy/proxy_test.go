@@ -412,8 +412,8 @@ func TestSlowBodyOfKnownLengthStreams(t *testing.T) {
 }
 
 // An app that dies in the middle of its answer: the inbound proxy aborts the request
-// (http.ErrAbortHandler, raised again off the worker that served it), the client never takes
-// what it gets for a whole answer, and the proxies serve the next request.
+// (ReverseProxy's http.ErrAbortHandler), the client never takes what it gets for a whole
+// answer, and the proxies serve the next request.
 func TestAppDyingMidBodyCutsTheAnswerShort(t *testing.T) {
 	pki := newTestPKI(t)
 	for _, tt := range []struct {
