@@ -87,14 +87,9 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // errNoAnswer is a connection that ended, or failed, before any byte of an answer came.
-type errNoAnswer struct {
-	app string
-	err error
-}
+type errNoAnswer struct{ err error }
 
-func (e errNoAnswer) Error() string {
-	return fmt.Sprintf("the app at %s sent no answer: %v", e.app, e.err)
-}
+func (e errNoAnswer) Error() string { return fmt.Sprintf("the app sent no answer: %v", e.err) }
 func (e errNoAnswer) Unwrap() error { return e.err }
 
 func bodiless(req *http.Request) bool {
@@ -126,14 +121,14 @@ func (c *h1Client) send(pc *h1Conn, req *http.Request) (_ *http.Response, err er
 		}
 	}()
 	if err := req.Write(pc.bw); err != nil {
-		return nil, errNoAnswer{pc.addr, err}
+		return nil, errNoAnswer{err}
 	}
 	if err := pc.bw.Flush(); err != nil {
-		return nil, errNoAnswer{pc.addr, err}
+		return nil, errNoAnswer{err}
 	}
 	for {
 		if _, err := pc.br.Peek(1); err != nil {
-			return nil, errNoAnswer{pc.addr, err}
+			return nil, errNoAnswer{err}
 		}
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
@@ -141,7 +136,7 @@ func (c *h1Client) send(pc *h1Conn, req *http.Request) (_ *http.Response, err er
 		}
 		switch {
 		case resp.StatusCode == http.StatusSwitchingProtocols:
-			return nil, fmt.Errorf("the app at %s switched protocols unasked", pc.addr)
+			return nil, errors.New("the app switched protocols unasked")
 		case resp.StatusCode < 200:
 			// Informational (103 Early Hints, say): passed on as the Transport passes them to
 			// ReverseProxy, and the answer follows.
