@@ -26,8 +26,6 @@ type inbound struct {
 	h2base *http.Server
 	rp     *httputil.ReverseProxy
 	plain1 *http.Transport
-	// app1 speaks HTTP/1.1 to the app: bodiless requests itself, the rest through plain1.
-	app1   *h1Client
 	plain2 *http2.Transport
 }
 
@@ -39,7 +37,6 @@ func newInbound(p *Proxy) *inbound {
 	// itself a transport asks for gzip on the client's behalf and inflates the answer, which
 	// costs the proxy CPU and turns a response of known length into a chunked one.
 	in.plain1 = &http.Transport{DialContext: p.cfg.Dial, MaxIdleConnsPerHost: 100, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
-	in.app1 = newH1Client(p.cfg.Dial, in.plain1)
 	in.plain2 = &http2.Transport{AllowHTTP: true, DisableCompression: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 		return dialBatched(ctx, p.cfg.Dial, network, addr)
 	}}
@@ -60,7 +57,6 @@ func newInbound(p *Proxy) *inbound {
 }
 
 func (in *inbound) close() {
-	in.app1.closeIdle()
 	in.plain1.CloseIdleConnections()
 }
 
@@ -169,7 +165,7 @@ func (in *inbound) rewrite(pr *httputil.ProxyRequest) {
 func (in *inbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get(origProtoHeader) != "" {
 		req.Header.Del(origProtoHeader)
-		return in.app1.RoundTrip(req)
+		return in.plain1.RoundTrip(req)
 	}
 	return in.plain2.RoundTrip(req)
 }
