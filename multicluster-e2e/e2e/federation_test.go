@@ -765,19 +765,7 @@ func awaitGateway(t *testing.T, ctx context.Context, e *env, cluster string) str
 	if _, err := e.kubectl(ctx, cluster, "", "-n", "mesh-multicluster", "wait", "--for=condition=Available", "deployment/mesh-gateway", "--timeout=120s"); err != nil {
 		t.Fatal(err)
 	}
-	var ip string
-	eventually(t, 60*time.Second, cluster+"'s gateway Service to get a LoadBalancer address", func() error {
-		svc, err := e.client(t, cluster).CoreV1().Services("mesh-multicluster").Get(ctx, "mesh-gateway", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if len(svc.Status.LoadBalancer.Ingress) == 0 {
-			return fmt.Errorf("no LoadBalancer address yet")
-		}
-		ip = svc.Status.LoadBalancer.Ingress[0].IP
-		return nil
-	})
-	return ip
+	return e.awaitLoadBalancer(t, ctx, cluster, "mesh-multicluster", "mesh-gateway")
 }
 
 // installMesh does what a user does to give clusters the mesh with one anchor: the anchor,

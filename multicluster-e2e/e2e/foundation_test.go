@@ -190,18 +190,7 @@ func TestClusters(t *testing.T) {
 		if _, err := e.kubectl(ctx, "east", echoLB, "apply", "-f", "-"); err != nil {
 			t.Fatal(err)
 		}
-		var addr string
-		eventually(t, 60*time.Second, "an address for Service echo-lb in east", func() error {
-			svc, err := east.CoreV1().Services("default").Get(ctx, "echo-lb", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if len(svc.Status.LoadBalancer.Ingress) == 0 {
-				return fmt.Errorf("no ingress address yet")
-			}
-			addr = svc.Status.LoadBalancer.Ingress[0].IP
-			return nil
-		})
+		addr := e.awaitLoadBalancer(t, ctx, "east", "default", "echo-lb")
 		eventually(t, 60*time.Second, "west's client to reach east's echo-lb at "+addr, func() error {
 			return e.askEcho(ctx, "west", "http://"+addr+"/", "echo echo-")
 		})

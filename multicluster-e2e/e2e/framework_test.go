@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshfed/meshfed/internal/testenv"
@@ -132,6 +133,26 @@ func (e *env) client(t *testing.T, cluster string) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// awaitLoadBalancer waits for a Service in cluster to have its LoadBalancer address, from
+// MetalLB, and returns it.
+func (e *env) awaitLoadBalancer(t *testing.T, ctx context.Context, cluster, namespace, name string) string {
+	t.Helper()
+	c := e.client(t, cluster)
+	var ip string
+	eventually(t, 60*time.Second, fmt.Sprintf("Service %s/%s in %s to get a LoadBalancer address", namespace, name, cluster), func() error {
+		svc, err := c.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(svc.Status.LoadBalancer.Ingress) == 0 {
+			return fmt.Errorf("no LoadBalancer address yet")
+		}
+		ip = svc.Status.LoadBalancer.Ingress[0].IP
+		return nil
+	})
+	return ip
 }
 
 // kubectl runs kubectl against one cluster, as a user would.
